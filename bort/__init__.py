@@ -1,0 +1,1 @@
+"""Bort: optimal subarchitecture of BERT, on MXNet 1.9.1 and GluonNLP 0.10."""

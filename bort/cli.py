@@ -1,0 +1,30 @@
+"""Shared plumbing for the command-line programs in scripts/."""
+import argparse
+import sys
+
+from .errors import BortError
+
+
+def str2bool(value):
+    """argparse type for boolean flags that can be switched off (`--flag false`), unlike `type=bool`."""
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("1", "true", "yes", "y", "on"):
+        return True
+    if lowered in ("0", "false", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {value!r}")
+
+
+def run_main(main, argv=None):
+    """Run `main(argv)`; a `BortError` is printed as `error: ...` on stderr and exits with status 2."""
+    try:
+        code = main(argv)
+    except BortError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the project's virtual environment in .venv/ at the repository root.
+# Idempotent: when .venv already holds exactly the pinned stack, it returns in seconds.
+#   BORT_SKIP_HOROVOD=1  skip the Horovod build (about 10 minutes on 2 cores); the 2-rank tests then fail.
+#   PYTHON=python3.11    the interpreter used to create the environment.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+# Everything the tests need, in install order. numpy first: mxnet 1.9.1 cannot import with numpy >= 1.24,
+# and gluonnlp and horovod compile against what is already installed.
+BASE_PINS=(
+  "numpy==1.23.5" "mxnet==1.9.1" "cython<3.1" "wheel" "cmake<4"
+  "tqdm" "pytest" "sentencepiece" "tokenizers" "safetensors" "regex" "scipy<1.12"
+  "torch==2.13.0" "transformers==5.23.0" "onnx==1.23.2" "onnxruntime==1.32.0"
+)
+HOROVOD_PIN="horovod==0.28.1"
+STAMP_TEXT="$(printf '%s\n' "${BASE_PINS[@]}" gluonnlp==0.10.0 "$HOROVOD_PIN" "skip_horovod=${BORT_SKIP_HOROVOD:-0}")"
+STAMP="$VENV/.bort_env_stamp"
+
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_TEXT" ]] && "$VENV/bin/python" -c "import bort" 2>/dev/null; then
+  exit 0
+fi
+
+echo "[setup_env] creating the environment in $VENV (first run: about 15 minutes, Horovod is built from source)"
+[[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+"${PIP[@]}" install --upgrade "pip<25"
+"${PIP[@]}" install "${BASE_PINS[@]}"
+# gluonnlp 0.10.0 ships only as an sdist with Cython code; build it against the numpy installed above.
+"${PIP[@]}" install --no-build-isolation "gluonnlp==0.10.0"
+if [[ "${BORT_SKIP_HOROVOD:-0}" != "1" ]]; then
+  if ! "$VENV/bin/python" -c "import horovod.mxnet" 2>/dev/null; then
+    echo "[setup_env] building Horovod with MXNet and Gloo (about 10 minutes on 2 cores)"
+    HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITH_GLOO=1 \
+    HOROVOD_WITHOUT_MPI=1 HOROVOD_CPU_OPERATIONS=GLOO CMAKE_POLICY_VERSION_MINIMUM=3.5 \
+      "${PIP[@]}" install --no-build-isolation "$HOROVOD_PIN"
+  fi
+fi
+"${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT"
+printf '%s' "$STAMP_TEXT" > "$STAMP"
+echo "[setup_env] ready: $VENV"

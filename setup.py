@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="bort",
+    version="0.1.0",
+    description="Bort (de Wynter & Perry, 2020) on MXNet 1.9.1 and GluonNLP 0.10",
+    packages=find_packages(include=["bort", "bort.*"]),
+    python_requires=">=3.8",
+    install_requires=[
+        "mxnet==1.9.1",
+        "numpy>=1.16,<1.24",
+        "gluonnlp==0.10.0",
+        "sentencepiece",
+        "tokenizers",
+        "regex",
+        "tqdm",
+        "pytest",
+    ],
+    extras_require={
+        "export": ["torch==2.13.0", "transformers==5.23.0", "safetensors", "onnx==1.23.2", "onnxruntime==1.32.0"],
+        "dist": ["horovod==0.28.1"],
+        # GPU users replace the CPU wheel: pip uninstall mxnet && pip install mxnet-cu112==1.9.1
+        "gpu": ["mxnet-cu112==1.9.1"],
+    },
+)
