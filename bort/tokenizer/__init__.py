@@ -5,6 +5,7 @@ vocabularies for new corpora, and conversion between the two BPE file formats.
 `sentencepiece`) load only when a tokenizer is built.
 """
 from .bort_tokenizer import BortTokenizer
+from .bpe_training import train_byte_level_bpe
 from .bpe_files import ROBERTA_SPECIAL_TOKENS, BPEVocabulary, load_gluonnlp_files, load_hf_files
 from .convert import gluonnlp_to_hf, hf_to_gluonnlp
 from .layout import PAIR_LAYOUTS, truncate_seqs_equal
@@ -14,5 +15,5 @@ from .text_files import check_utf8_files, iter_utf8_lines, read_utf8_lines
 __all__ = [
     "BortTokenizer", "BPEVocabulary", "ROBERTA_SPECIAL_TOKENS", "PAIR_LAYOUTS", "SENTENCEPIECE_SPECIAL_IDS",
     "load_hf_files", "load_gluonnlp_files", "gluonnlp_to_hf", "hf_to_gluonnlp", "truncate_seqs_equal",
-    "train_sentencepiece", "check_utf8_files", "iter_utf8_lines", "read_utf8_lines",
+    "train_sentencepiece", "train_byte_level_bpe", "check_utf8_files", "iter_utf8_lines", "read_utf8_lines",
 ]

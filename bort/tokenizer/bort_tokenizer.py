@@ -282,6 +282,11 @@ class BortTokenizer:
             tokenizer_class = None
         special_map = {f"{role}_token": token for role, token in self.special_tokens.items()}
         special_map.update(cls_token=self.special_tokens["bos"], sep_token=self.special_tokens["eos"])
+        # RoBERTa's <mask> swallows the space before it (fairseq's fill-mask does the same); spelled out so
+        # transformers loads the same behaviour as parse_special_tokens=True here.
+        special_map["mask_token"] = {"content": self.special_tokens["mask"], "lstrip": True, "rstrip": False,
+                                     "normalized": False, "single_word": False, "special": True,
+                                     "__type": "AddedToken"}
         config = dict(special_map, tokenizer_class=tokenizer_class, add_prefix_space=False,
                       bort_format=self.backend_kind, bort_pair_layout=self.pair_layout,
                       bort_special_ids=self.special_ids)

@@ -1,0 +1,1 @@
+"""Pieces shared by fine-tuning and pretraining: optimizer, schedule, gradient handling, checkpoints, logs."""

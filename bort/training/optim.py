@@ -1,0 +1,74 @@
+"""Optimizer construction and gradient handling shared by fine-tuning and pretraining."""
+import re
+
+import mxnet as mx
+from mxnet import gluon
+
+from ..errors import ConfigError
+
+# LayerNorm scales/shifts and biases get no weight decay (BERT's recipe, kept by the release).
+NO_DECAY_PATTERN = re.compile(r".*(beta|gamma|bias)$")
+OPTIMIZERS = ("bertadam", "lamb", "adam", "sgd")
+
+
+def trainable_parameters(block):
+    """The parameters to optimise, deduplicated (the tied decoder weight is the word embedding)."""
+    seen, params = set(), []
+    for param in block.collect_params().values():
+        if param.grad_req != "null" and id(param) not in seen:
+            seen.add(id(param))
+            params.append(param)
+    return params
+
+
+def make_trainer(block, optimizer="bertadam", learning_rate=5e-5, epsilon=1e-6, weight_decay=0.01,
+                 multi_precision=False):
+    """A Gluon Trainer with no kvstore: gradients are averaged across workers explicitly by
+    `bort.distributed` before the update, so clipping sees the true global gradient."""
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if learning_rate <= 0:
+        raise ConfigError(f"learning rate must be positive, got {learning_rate}")
+    params = trainable_parameters(block)
+    for param in params:
+        if NO_DECAY_PATTERN.match(param.name):
+            param.wd_mult = 0.0
+    options = {"learning_rate": learning_rate, "wd": weight_decay}
+    if optimizer in ("bertadam", "lamb", "adam"):
+        options["epsilon"] = epsilon
+    if multi_precision:
+        options["multi_precision"] = True
+    if optimizer == "lamb":
+        import gluonnlp  # noqa: F401  (registers nothing new; LAMB is MXNet's own 'lamb')
+    elif optimizer == "bertadam":
+        import gluonnlp  # noqa: F401  registers the 'bertadam' optimizer
+    return gluon.Trainer(params, optimizer, options, kvstore=None, update_on_kvstore=False)
+
+
+def global_grad_norm(params):
+    """L2 norm of all gradients together, as a Python float."""
+    arrays = [p.list_grad()[0] for p in params if p.grad_req != "null"]
+    total = mx.nd.add_n(*[mx.nd.sum(mx.nd.square(a.astype("float32"))) for a in arrays])
+    return float(total.sqrt().asscalar())
+
+
+def clip_gradients(params, max_norm):
+    """Scale gradients so their global norm is at most `max_norm`; returns the norm before clipping.
+
+    A non-finite norm is returned as is and the gradients are left alone, so the caller (e.g. a loss
+    scaler) can skip the step.
+    """
+    norm = global_grad_norm(params)
+    if max_norm and max_norm > 0 and norm == norm and norm != float("inf") and norm > max_norm:
+        scale = max_norm / norm
+        for param in params:
+            if param.grad_req != "null":
+                for grad in param.list_grad():
+                    grad[:] *= scale
+    return norm
+
+
+def zero_gradients(params):
+    for param in params:
+        if param.grad_req != "null":
+            param.zero_grad()
