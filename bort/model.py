@@ -199,8 +199,15 @@ class BortModel(HybridBlock):
                 raise InputError(f"masked_positions must lie in [0, {length - 1}]")
 
     def __call__(self, inputs, valid_length=None, masked_positions=None):
-        if self.validate_inputs and isinstance(inputs, mx.nd.NDArray):
-            self.check_inputs(inputs, valid_length, masked_positions)
+        if isinstance(inputs, mx.nd.NDArray):
+            if self.validate_inputs:
+                self.check_inputs(inputs, valid_length, masked_positions)
+            valid_length = full_valid_length(inputs, valid_length)
+            # A hybridized block caches one argument structure; decoding or not is a different graph.
+            structure = masked_positions is None
+            if getattr(self, "_cached_structure", structure) != structure:
+                self._clear_cached_op()
+            self._cached_structure = structure
         if masked_positions is not None and not self.use_decoder:
             raise ConfigError("masked_positions were given but the model was built without a decoder "
                               "(use_decoder=False)")
@@ -211,6 +218,13 @@ class BortModel(HybridBlock):
         if masked_positions is None:
             return sequence_output
         return sequence_output, self.decoder(gather_positions(F, sequence_output, masked_positions))
+
+
+def full_valid_length(inputs, valid_length):
+    """`valid_length`, or every row's full length when it is None (same outputs, one cached graph)."""
+    if valid_length is not None:
+        return valid_length
+    return mx.nd.full((inputs.shape[0],), inputs.shape[1], ctx=inputs.context, dtype="float32")
 
 
 def gather_positions(F, sequence, positions):
@@ -253,8 +267,10 @@ class BortClassifier(HybridBlock):
                 self.classifier.add(nn.Dense(num_classes, in_units=units))
 
     def __call__(self, inputs, valid_length=None):
-        if self.bort.validate_inputs and isinstance(inputs, mx.nd.NDArray):
-            self.bort.check_inputs(inputs, valid_length)
+        if isinstance(inputs, mx.nd.NDArray):
+            if self.bort.validate_inputs:
+                self.bort.check_inputs(inputs, valid_length)
+            valid_length = full_valid_length(inputs, valid_length)
         return super().__call__(inputs, valid_length)
 
     def hybrid_forward(self, F, inputs, valid_length=None):
