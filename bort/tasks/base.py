@@ -7,6 +7,7 @@ Every task is one declarative `Task(...)` (see glue.py, superglue.py, race.py). 
     inst = task.to_instances(examples[0])              # Instances(segments=[(text_a, text_b|None), ...], label)
     preds = task.predictions_from_scores(examples, scores)
     task.evaluate(examples, preds)                     # {'accuracy': 0.71, ...}, main metric first
+    task.dev_score({split: task.evaluate(...) for split in task.dev_splits})  # epoch selection / early stop
     task.write_predictions(test_examples, preds, out_dir)  # official submission file, atomically
 
 Heads (`task.head`), what one example turns into, what `scores[i]` must be, and what a prediction is:
@@ -34,6 +35,7 @@ Example fields (frozen dataclass):
 - `group`: MultiRC/ReCoRD passage idx, RACE article id, AX-g pair id (None elsewhere).
 """
 import dataclasses
+import functools
 import os
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple
 
@@ -65,7 +67,8 @@ class Instances(NamedTuple):
     label: Any
 
 
-@dataclasses.dataclass(frozen=True)
+# eq=False: tasks compare and hash by identity (their mappings are not hashable).
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Task:
     """One task, declared once. Field meanings:
 
@@ -135,7 +138,7 @@ class Task:
             return 2
         return 1
 
-    @property
+    @functools.cached_property
     def label_to_id(self):
         return {label: i for i, label in enumerate(self.labels or ())}
 
@@ -241,6 +244,18 @@ class Task:
             else:
                 results[name] = _SIMPLE_METRICS[name](golds, predictions)
         return {name: results[name] for name in self.metrics}
+
+    def dev_score(self, results_by_split):
+        """One number for best-epoch selection and early stopping: the main metric averaged over the dev
+        splits (`{split: evaluate(...)}`); the release used only the last split's value (B16)."""
+        missing = [s for s in self.dev_splits if s not in results_by_split]
+        if missing or not self.dev_splits:
+            raise InputError(f"{self.name}: dev results needed for {', '.join(self.dev_splits) or 'a dev split'}, "
+                             f"got {', '.join(results_by_split) or 'none'}")
+        return float(np.mean([results_by_split[s][self.main_metric] for s in self.dev_splits]))
+
+    def __repr__(self):
+        return f"Task({self.name!r}, benchmark={self.benchmark!r}, head={self.head!r})"
 
     # ----- submission files -----------------------------------------------------------------------------
     def submission_file(self, split):

@@ -31,48 +31,54 @@ def tsv_reader(text_a, text_b=None, label=None, index=None, headerless=None, ski
 
     def parse(task, path, split):
         positions = headerless.get(split)
-        table = TsvFile(path, header=positions is None)
-        if positions is not None:
-            width = positions["columns"]
-            a_col, b_col = positions["text_a"], positions.get("text_b")
-            label_col, index_col = positions.get("label"), None
-        else:
-            names = {name: i for i, name in enumerate(table.columns)}
-            width = len(table.columns)
-
-            def column(name, required):
-                if name in names:
-                    return names[name]
-                if required:
-                    raise DataError(f"{path}:1: header has no column {name!r} (it has: {', '.join(table.columns)})")
-                return None
-
-            a_col = column(text_a, True)
-            b_col = column(text_b, True) if text_b else None
-            # Test files carry no labels; elsewhere a missing label column is an error.
-            label_col = column(label, not split.startswith("test")) if label else None
-            index_col = column(index, False) if index else None
-
-        examples, skipped = [], 0
-        for line_number, fields in table:
-            if len(fields) != width:
-                if skip_short_train_rows and split == "train" and len(fields) < width:
-                    skipped += 1
-                    continue
-                raise DataError(f"{path}:{line_number}: {len(fields)} tab-separated columns, expected {width}")
-            gold = None if label_col is None else _label(task, fields[label_col], path, line_number)
-            examples.append(Example(
-                split=split,
-                idx=_parse_index(fields[index_col]) if index_col is not None else len(examples),
-                text_a=fields[a_col],
-                text_b=fields[b_col] if b_col is not None else None,
-                label=gold,
-            ))
-        if skipped:
-            warnings.warn(f"{path}: skipped {skipped} rows with missing columns (known defect of some QQP releases)")
-        return examples
+        with TsvFile(path, header=positions is None) as table:
+            return _read_rows(task, path, split, table, positions, (text_a, text_b, label, index),
+                              skip_short_train_rows)
 
     return parse
+
+
+def _read_rows(task, path, split, table, positions, names_wanted, skip_short_train_rows):
+    text_a, text_b, label, index = names_wanted
+    if positions is not None:
+        width = positions["columns"]
+        a_col, b_col = positions["text_a"], positions.get("text_b")
+        label_col, index_col = positions.get("label"), None
+    else:
+        names = {name: i for i, name in enumerate(table.columns)}
+        width = len(table.columns)
+
+        def column(name, required):
+            if name in names:
+                return names[name]
+            if required:
+                raise DataError(f"{path}:1: header has no column {name!r} (it has: {', '.join(table.columns)})")
+            return None
+
+        a_col = column(text_a, True)
+        b_col = column(text_b, True) if text_b else None
+        # Test files carry no labels; elsewhere a missing label column is an error.
+        label_col = column(label, not split.startswith("test")) if label else None
+        index_col = column(index, False) if index else None
+
+    examples, skipped = [], 0
+    for line_number, fields in table:
+        if len(fields) != width:
+            if skip_short_train_rows and split == "train" and len(fields) < width:
+                skipped += 1
+                continue
+            raise DataError(f"{path}:{line_number}: {len(fields)} tab-separated columns, expected {width}")
+        gold = None if label_col is None else _label(task, fields[label_col], path, line_number)
+        examples.append(Example(
+            split=split,
+            idx=_parse_index(fields[index_col]) if index_col is not None else len(examples),
+            text_a=fields[a_col],
+            text_b=fields[b_col] if b_col is not None else None,
+            label=gold,
+        ))
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} rows with missing columns (known defect of some QQP releases)")
+    return examples
 
 
 def _label(task, value, path, line_number):

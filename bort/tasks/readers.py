@@ -45,7 +45,7 @@ def find_path(data_dir, sub_dirs, name, what, want_dir=False):
 
 
 class TsvFile:
-    """Iterate the rows of a tab-separated file as `(line_number, fields)`.
+    """Iterate the rows of a tab-separated file as `(line_number, fields)`; use it as a context manager.
 
     With `header=True` the first line is consumed and its names kept in `self.columns`.
     """
@@ -76,16 +76,19 @@ class TsvFile:
         return text.rstrip("\n").rstrip("\r").split("\t")
 
     def __iter__(self):
-        try:
-            while True:
-                fields = self._next_line()
-                if fields is None:
-                    return
-                if fields == [""]:
-                    continue
-                yield self._line_number, fields
-        finally:
-            self._handle.close()
+        while True:
+            fields = self._next_line()
+            if fields is None:
+                return
+            if fields == [""]:
+                continue
+            yield self._line_number, fields
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._handle.close()
 
 
 def read_jsonl(path):

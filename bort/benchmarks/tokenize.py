@@ -1,0 +1,121 @@
+"""`scripts/benchmark.py tokenize`: tokens per second of `BortTokenizer` against transformers'
+`RobertaTokenizer` and GluonNLP's `GPT2BPETokenizer` (what the original Bort used) on the same text and the
+same vocabulary, in one run. Also checks that all of them produce the same ids."""
+import os
+import tempfile
+import time
+
+from ..cli import str2bool
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_TEXT = [os.path.join(_REPO, "tests", "data", "tokenizer_multilingual.txt"),
+                os.path.join(os.path.dirname(_REPO), "shared", "data", "sample_text.txt")]
+
+
+def add_arguments(parser):
+    parser.add_argument("--text", nargs="+", metavar="FILE", default=None,
+                        help="UTF-8 text files to tokenize, one text per line (default: the repository's "
+                             "tests/data/tokenizer_multilingual.txt and ../shared/data/sample_text.txt)")
+    parser.add_argument("--repeat", type=int, default=20,
+                        help="tokenize the lines this many times over, for a workload long enough to time "
+                             "(default: %(default)s)")
+    parser.add_argument("--vocab_dir", default=None,
+                        help="directory with vocab.json + merges.txt (e.g. roberta-base's); default: train a "
+                             "byte-level BPE of --train_vocab_size on the text in a temporary directory")
+    parser.add_argument("--gluonnlp_vocab", default=None,
+                        help="GluonNLP vocabulary JSON to use instead of --vocab_dir (with --bpe_ranks)")
+    parser.add_argument("--bpe_ranks", default=None, help="GluonNLP BPE ranks file (with --gluonnlp_vocab)")
+    parser.add_argument("--train_vocab_size", type=int, default=5000,
+                        help="size of the vocabulary trained when none is given (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=1024,
+                        help="texts per call of the batch encoder (default: %(default)s)")
+    parser.add_argument("--with_transformers", type=str2bool, default=True,
+                        help="also time transformers.RobertaTokenizer (default: %(default)s)")
+    parser.add_argument("--with_gluonnlp", type=str2bool, default=True,
+                        help="also time gluonnlp.data.GPT2BPETokenizer + Vocab lookup (default: %(default)s)")
+
+
+def _timed(function):
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def _prepare_vocabulary(args, lines, scratch):
+    """(HF vocab.json, merges.txt, GluonNLP vocab, ranks) for one vocabulary, converting or training."""
+    from ..tokenizer import gluonnlp_to_hf, hf_to_gluonnlp, train_byte_level_bpe
+
+    if args.gluonnlp_vocab or args.bpe_ranks:
+        hf_vocab, hf_merges = gluonnlp_to_hf(args.gluonnlp_vocab, args.bpe_ranks, os.path.join(scratch, "hf"))
+        return hf_vocab, hf_merges, args.gluonnlp_vocab, args.bpe_ranks
+    if args.vocab_dir:
+        hf_vocab = os.path.join(args.vocab_dir, "vocab.json")
+        hf_merges = os.path.join(args.vocab_dir, "merges.txt")
+    else:
+        train_byte_level_bpe(args.text, os.path.join(scratch, "hf"), args.train_vocab_size)
+        hf_vocab, hf_merges = os.path.join(scratch, "hf", "vocab.json"), os.path.join(scratch, "hf", "merges.txt")
+    gluonnlp_vocab, ranks = hf_to_gluonnlp(hf_vocab, hf_merges, os.path.join(scratch, "gluonnlp.vocab"),
+                                           os.path.join(scratch, "bpe_ranks.json"))
+    return hf_vocab, hf_merges, gluonnlp_vocab, ranks
+
+
+def run(args):
+    from ..errors import ConfigError
+    from ..tokenizer import BortTokenizer, read_utf8_lines
+
+    args.text = args.text or [path for path in DEFAULT_TEXT if os.path.exists(path)]
+    if not args.text:
+        raise ConfigError("no text to tokenize: pass --text FILE")
+    lines = [line for path in args.text for line in read_utf8_lines(path)] * max(1, args.repeat)
+    with tempfile.TemporaryDirectory() as scratch:
+        hf_vocab, hf_merges, gluonnlp_vocab, ranks = _prepare_vocabulary(args, lines, scratch)
+        tokenizer = BortTokenizer.from_hf(hf_vocab, hf_merges)
+        encoders = {}
+
+        def bort_batch():
+            out = []
+            for start in range(0, len(lines), args.batch_size):
+                out.extend(tokenizer.encode_many(lines[start:start + args.batch_size]))
+            return out
+
+        encoders["bort encode_many (batch)"] = bort_batch
+        encoders["bort encode (one by one)"] = lambda: [tokenizer.encode(line, add_special_tokens=False)
+                                                        for line in lines]
+        if args.with_transformers:
+            from transformers import RobertaTokenizer
+
+            # split_special_tokens: literal "<s>" in the text stays text, as in the other two.
+            reference = RobertaTokenizer(vocab=hf_vocab, merges=hf_merges, split_special_tokens=True)
+            encoders["transformers RobertaTokenizer (one by one)"] = lambda: [
+                reference.encode(line, add_special_tokens=False) for line in lines]
+        if args.with_gluonnlp:
+            from ..tokenizer.gluonnlp_reference import gluonnlp_gpt2_encoder
+
+            gluonnlp_encode = gluonnlp_gpt2_encoder(gluonnlp_vocab, ranks)
+            encoders["gluonnlp GPT2BPETokenizer + Vocab"] = lambda: [gluonnlp_encode(line) for line in lines]
+
+        results, expected = {}, None
+        for name, encode in encoders.items():
+            seconds, ids = _timed(encode)
+            expected = ids if expected is None else expected
+            tokens = sum(len(row) for row in ids)
+            results[name] = {"seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / max(seconds, 1e-9),
+                             "same_ids": ids == expected}
+    baseline = results.get("gluonnlp GPT2BPETokenizer + Vocab")
+    for entry in results.values():
+        entry["speedup_vs_gluonnlp"] = entry["tokens_per_s"] / baseline["tokens_per_s"] if baseline else None
+    summary = {"lines": len(lines), "tokens": results["bort encode (one by one)"]["tokens"],
+               "vocab_size": tokenizer.vocab_size, "text": args.text, "results": results}
+    _print_table(summary)
+    return summary
+
+
+def _print_table(summary):
+    print(f"{summary['lines']} lines, {summary['tokens']} tokens, vocabulary of {summary['vocab_size']}")
+    header = f"{'tokenizer':45s} {'seconds':>9s} {'tokens/s':>12s} {'x gluonnlp':>11s} {'same ids':>9s}"
+    print(header)
+    print("-" * len(header))
+    for name, entry in summary["results"].items():
+        speedup = "" if entry["speedup_vs_gluonnlp"] is None else f"{entry['speedup_vs_gluonnlp']:.1f}"
+        print(f"{name:45s} {entry['seconds']:9.3f} {entry['tokens_per_s']:12,.0f} {speedup:>11s} "
+              f"{'yes' if entry['same_ids'] else 'NO':>9s}")

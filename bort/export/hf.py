@@ -1,0 +1,287 @@
+"""Bort `.params` <-> Hugging Face Transformers BERT (`config.json` + `model.safetensors`).
+
+Bort is a post-LayerNorm BERT without token types and without a pooler, so it maps onto `BertModel` name for
+name (the table below is written against `bort.params.LAYER_PARAMETERS`). What HF BERT has and Bort lacks is
+filled so that the HF model computes exactly what Bort computes:
+
+- `token_type_embeddings`: one row of zeros (`type_vocab_size` 1), added to every token: a no-op.
+- positions: HF BERT uses row p for position p, like Bort (no RoBERTa +2 offset), so the table is copied as is.
+- the pooler (BertModel only): identity weight and zero bias, so `pooler_output` is tanh of the `<s>` vector.
+  Bort never had a pooler; this makes the exported values explicit instead of random.
+- a fine-tuned head (Dense(units, tanh) on the first token, then Dense(classes)) *is* HF's pooler (dense + tanh
+  on the first token) followed by HF's classifier (Linear): `classifier.{1,3}` (`{0,1}` with dropout 0) become
+  `bert.pooler.dense` and `classifier`, exactly.
+- the MLM head: `decoder.0` -> `cls.predictions.transform.dense`, `decoder.2` -> `...transform.LayerNorm`,
+  `decoder.3.bias` -> `cls.predictions.bias`; the output weight is tied to the word embedding in both.
+  The release's MLM LayerNorm used epsilon 1e-12, HF's config has one `layer_norm_eps` (1e-5, the encoder's):
+  that changes MLM logits slightly; `bort.export.parity` measures it. `set_release_mlm_eps` undoes it on a
+  loaded model.
+"""
+import json
+import os
+
+import numpy as np
+
+from ..errors import ConfigError, ParamsError
+from ..params import DECODER_PARAMETERS, LAYER_PARAMETERS, POSITION_WEIGHT, WORD_EMBED, release_parameter_names
+from .source import CLASSIFIER, ENCODER, MLM
+
+HF_BASE_PREFIX = "bert."
+SAFETENSORS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+ARCHITECTURES = {ENCODER: "BertModel", MLM: "BertForMaskedLM", CLASSIFIER: "BertForSequenceClassification"}
+KIND_OF_ARCHITECTURE = {arch: kind for kind, arch in ARCHITECTURES.items()}
+RELEASE_SPECIAL_IDS = {"bos": 0, "pad": 1, "eos": 2}  # RoBERTa's vocabulary, which the release used
+TOKEN_TYPE = "embeddings.token_type_embeddings.weight"
+POOLER = "pooler.dense"
+HF_CLASSIFIER = "classifier"
+TIED_DECODER_WEIGHT = "decoder.3.weight"
+
+_LAYER_MODULES = {
+    "attention_cell.proj_query": "attention.self.query",
+    "attention_cell.proj_key": "attention.self.key",
+    "attention_cell.proj_value": "attention.self.value",
+    "proj": "attention.output.dense",
+    "layer_norm": "attention.output.LayerNorm",
+    "ffn.ffn_1": "intermediate.dense",
+    "ffn.ffn_2": "output.dense",
+    "ffn.layer_norm": "output.LayerNorm",
+}
+_LEAVES = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
+_FIXED_NAMES = {
+    WORD_EMBED: "embeddings.word_embeddings.weight",
+    POSITION_WEIGHT: "embeddings.position_embeddings.weight",
+    "encoder.layer_norm.gamma": "embeddings.LayerNorm.weight",
+    "encoder.layer_norm.beta": "embeddings.LayerNorm.bias",
+    # MLM head; HF keeps it outside the `bert.` base model.
+    "decoder.0.weight": "cls.predictions.transform.dense.weight",
+    "decoder.0.bias": "cls.predictions.transform.dense.bias",
+    "decoder.2.gamma": "cls.predictions.transform.LayerNorm.weight",
+    "decoder.2.beta": "cls.predictions.transform.LayerNorm.bias",
+    "decoder.3.bias": "cls.predictions.bias",
+}
+
+
+def _layer_name(parameter):
+    module, leaf = parameter.rsplit(".", 1)
+    return f"{_LAYER_MODULES[module]}.{_LEAVES[leaf]}"
+
+
+def hf_name(bort_name):
+    """The HF BERT name (relative to the base model, or `cls.` for the MLM head) of a Bort parameter;
+    None for the tied `decoder.3.weight`, which HF does not store."""
+    if bort_name == TIED_DECODER_WEIGHT:
+        return None
+    if bort_name in _FIXED_NAMES:
+        return _FIXED_NAMES[bort_name]
+    parts = bort_name.split(".", 3)
+    if len(parts) == 4 and parts[:2] == ["encoder", "transformer_cells"] and parts[3] in LAYER_PARAMETERS:
+        return f"encoder.layer.{int(parts[2])}.{_layer_name(parts[3])}"
+    raise ParamsError(f"{bort_name} is not a Bort parameter name")
+
+
+def name_table(num_layers, with_decoder):
+    """[(bort name, hf name)] for a model of `num_layers` layers, in the release's order (tied weight left out)."""
+    return [(name, hf_name(name)) for name in release_parameter_names(num_layers, with_decoder)
+            if name != TIED_DECODER_WEIGHT]
+
+
+# ------------------------------------------------------------------------------------------------ Bort -> HF
+def hf_config(config, kind, num_classes=None, special_ids=None, dtype="float32"):
+    """A `transformers.BertConfig` describing the Bort `config` (a `BortConfig`)."""
+    from transformers import BertConfig
+
+    ids = dict(RELEASE_SPECIAL_IDS, **(special_ids or {}))
+    extra = {}
+    if kind == CLASSIFIER:
+        extra = dict(num_labels=num_classes)
+    return BertConfig(
+        architectures=[ARCHITECTURES[kind]], vocab_size=config.vocab_size, hidden_size=config.units,
+        num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
+        intermediate_size=config.hidden_size, hidden_act=config.activation, hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.dropout, max_position_embeddings=config.max_length,
+        type_vocab_size=1, initializer_range=0.02, layer_norm_eps=config.layer_norm_eps,
+        pad_token_id=ids["pad"], bos_token_id=ids["bos"], eos_token_id=ids["eos"], tie_word_embeddings=True,
+        dtype=dtype, **extra)
+
+
+def to_hf_state_dict(source, dtype="float32"):
+    """name -> numpy array in HF's layout for a `BortSource`; the names carry `bert.` unless it is a BertModel."""
+    body = source.body()
+    config = source.config
+    kind = source.kind
+    table = name_table(config.num_layers, with_decoder=kind == MLM)
+    missing = [bort for bort, _ in table if bort not in body]
+    if missing:
+        raise ParamsError(f"{source.path}: missing {', '.join(missing[:6])}"
+                          + (f" and {len(missing) - 6} more" if len(missing) > 6 else ""))
+    if kind == MLM and TIED_DECODER_WEIGHT in body and not np.array_equal(body[TIED_DECODER_WEIGHT], body[WORD_EMBED]):
+        raise ParamsError(f"{source.path}: {TIED_DECODER_WEIGHT} differs from {WORD_EMBED}; Bort and HF BERT tie "
+                          "the MLM output layer to the word embedding, so this file cannot be represented")
+    prefix = "" if kind == ENCODER else HF_BASE_PREFIX
+    state = {}
+    for bort, hf in table:
+        state[hf if hf.startswith("cls.") else prefix + hf] = body[bort]
+    state[prefix + TOKEN_TYPE] = np.zeros((1, config.units), dtype=body[WORD_EMBED].dtype)
+    if kind == ENCODER:
+        state[f"{POOLER}.weight"] = np.eye(config.units, dtype=body[WORD_EMBED].dtype)
+        state[f"{POOLER}.bias"] = np.zeros(config.units, dtype=body[WORD_EMBED].dtype)
+    elif kind == CLASSIFIER:
+        (dense_w, dense_b), (out_w, out_b) = source.head()
+        state.update({f"{prefix}{POOLER}.weight": dense_w, f"{prefix}{POOLER}.bias": dense_b,
+                      f"{HF_CLASSIFIER}.weight": out_w, f"{HF_CLASSIFIER}.bias": out_b})
+    return {name: np.ascontiguousarray(value, dtype=np.dtype(dtype)) for name, value in state.items()}
+
+
+def write_hf(source, directory, dtype="float32", special_ids=None):
+    """Write `config.json` and `model.safetensors` for `source` into the existing `directory`."""
+    from safetensors.numpy import save_file
+
+    if dtype not in ("float32", "float16"):
+        raise ConfigError(f"--dtype must be float32 or float16, got {dtype!r}")
+    state = to_hf_state_dict(source, dtype)
+    config = hf_config(source.config, source.kind, source.info.num_classes, special_ids, dtype)
+    config.save_pretrained(directory)
+    # HF reads only `format`; the rest records where the weights came from.
+    save_file(state, os.path.join(directory, SAFETENSORS_FILE),
+              metadata={"format": "pt", "bort_source": os.path.basename(source.path),
+                        "bort_mlm_layer_norm_eps": repr(source.config.mlm_layer_norm_eps)})
+    return config
+
+
+# ------------------------------------------------------------------------------------------------ HF -> Bort
+def read_hf_directory(directory):
+    """(config dict, name -> numpy array) of a HF BERT directory with `config.json` and safetensors weights."""
+    from safetensors.numpy import load_file
+
+    directory = os.fspath(directory)
+    config_path = os.path.join(directory, CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        raise ParamsError(f"{directory}: no {CONFIG_FILE}; expected a Hugging Face model directory")
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise ParamsError(f"{config_path}: unreadable ({err})") from None
+    if config.get("model_type") != "bert":
+        raise ParamsError(f"{config_path}: model_type is {config.get('model_type')!r}; only BERT-type "
+                          "directories (as this package exports) convert to Bort")
+    index_path = os.path.join(directory, SAFETENSORS_FILE + ".index.json")
+    if os.path.isfile(os.path.join(directory, SAFETENSORS_FILE)):
+        files = [os.path.join(directory, SAFETENSORS_FILE)]
+    elif os.path.isfile(index_path):
+        with open(index_path, encoding="utf-8") as handle:
+            files = [os.path.join(directory, name) for name in sorted(set(json.load(handle)["weight_map"].values()))]
+    else:
+        raise ParamsError(f"{directory}: no {SAFETENSORS_FILE} (only safetensors weights are read; re-save with "
+                          "save_pretrained(..., safe_serialization=True))")
+    state = {}
+    for path in files:
+        try:
+            state.update(load_file(path))
+        except Exception as err:  # safetensors raises its own error types for truncated or foreign files
+            raise ParamsError(f"{path}: unreadable safetensors file ({err})") from None
+    return config, state
+
+
+def _check_hf_config(config, path):
+    if config.get("hidden_act") not in ("gelu", "relu"):
+        raise ParamsError(f"{path}: hidden_act {config.get('hidden_act')!r}; Bort computes gelu (exact erf form) "
+                          "or relu")
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        raise ParamsError(f"{path}: position_embedding_type {config['position_embedding_type']!r}; Bort has "
+                          "absolute positions only")
+    if config.get("is_decoder"):
+        raise ParamsError(f"{path}: is_decoder is set; Bort is a bidirectional encoder")
+
+
+def from_hf_state_dict(config, state, path="HF model"):
+    """(Bort name -> numpy array in the release's order, notes) for an HF BERT state dict.
+
+    Names may carry the `bert.` prefix or not. The MLM head becomes `decoder.*` (the tied output weight is
+    written under both names like the release); a sequence-classification head becomes a fine-tuned
+    checkpoint's `bort.` + `classifier.1/3` (the release's default layout, head with dropout).
+    """
+    _check_hf_config(config, path)
+    base = {name[len(HF_BASE_PREFIX):] if name.startswith(HF_BASE_PREFIX) else name: value
+            for name, value in state.items()}
+    num_layers = int(config["num_hidden_layers"])
+    has_mlm = "cls.predictions.bias" in base
+    has_classifier = f"{HF_CLASSIFIER}.weight" in base
+    notes = []
+    table = name_table(num_layers, with_decoder=has_mlm and not has_classifier)
+    missing = [hf for _, hf in table if hf not in base]
+    if missing:
+        raise ParamsError(f"{path}: missing {', '.join(missing[:6])}"
+                          + (f" and {len(missing) - 6} more" if len(missing) > 6 else ""))
+    arrays = {bort: base[hf] for bort, hf in table}
+    if table[-1][0] in DECODER_PARAMETERS:
+        tied = base.get("cls.predictions.decoder.weight")
+        if tied is not None and not np.array_equal(tied, arrays[WORD_EMBED]):
+            raise ParamsError(f"{path}: cls.predictions.decoder.weight differs from the word embedding; Bort ties them")
+        ordered = {}
+        for name in release_parameter_names(num_layers, with_decoder=True):
+            ordered[name] = arrays[WORD_EMBED] if name == TIED_DECODER_WEIGHT else arrays[name]
+        arrays = ordered
+    elif has_mlm:
+        notes.append("the MLM head (cls.*) was dropped: a fine-tuned classifier checkpoint carries only its head")
+    token_type = base.get(TOKEN_TYPE)
+    if token_type is not None:
+        if token_type.shape[0] > 1:
+            notes.append(f"token-type embedding rows 1..{token_type.shape[0] - 1} dropped: Bort has no segment ids; "
+                         "row 0 (what HF adds when no token_type_ids are given) is kept")
+        if np.any(token_type[0] != 0):
+            # HF adds row 0 to every token when no token_type_ids are passed; folding it into every position row
+            # gives Bort the same sum.
+            arrays[POSITION_WEIGHT] = arrays[POSITION_WEIGHT] + token_type[0]
+            notes.append("token-type row 0 is not zero: added to every position embedding row")
+    if has_classifier:
+        arrays = {f"bort.{name}": value for name, value in arrays.items()}
+        arrays.update({"classifier.1.weight": base[f"{POOLER}.weight"], "classifier.1.bias": base[f"{POOLER}.bias"],
+                       "classifier.3.weight": base[f"{HF_CLASSIFIER}.weight"],
+                       "classifier.3.bias": base[f"{HF_CLASSIFIER}.bias"]})
+    elif f"{POOLER}.weight" in base:
+        units = int(config["hidden_size"])
+        if not (np.array_equal(base[f"{POOLER}.weight"], np.eye(units, dtype=base[f"{POOLER}.weight"].dtype))
+                and not np.any(base[f"{POOLER}.bias"])):
+            notes.append("the pooler was dropped: Bort has none (a fine-tuned head needs BertForSequenceClassification)")
+    eps = config.get("layer_norm_eps")
+    if eps is not None and abs(float(eps) - 1e-5) > 1e-12:
+        notes.append(f"layer_norm_eps is {eps}; build the Bort model with layer_norm_eps={eps} (get_config override)")
+    return arrays, notes
+
+
+def hf_to_params(directory, out_path, force=False):
+    """Convert an HF BERT directory into a Bort `.params` file; returns (out_path, config dict, notes)."""
+    import mxnet as mx
+
+    from ..io_utils import atomic_path
+
+    if os.path.exists(out_path) and not force:
+        raise ConfigError(f"{out_path} already exists; pass --force to replace it")
+    if os.path.isdir(out_path):
+        raise ConfigError(f"{out_path} is a directory; --out must name a .params file")
+    config, state = read_hf_directory(directory)
+    arrays, notes = from_hf_state_dict(config, state, path=directory)
+    with atomic_path(out_path) as tmp:
+        mx.nd.save(tmp, {name: mx.nd.array(value, dtype=value.dtype) for name, value in arrays.items()})
+    return out_path, config, notes
+
+
+# ------------------------------------------------------------------------------------------------ using an export
+def load_hf_model(directory, dtype="float32"):
+    """The exported directory as the HF class its config names, in eval mode. Returns (model, loading_info)."""
+    import torch
+    import transformers
+
+    with open(os.path.join(directory, CONFIG_FILE), encoding="utf-8") as handle:
+        architecture = (json.load(handle).get("architectures") or ["BertModel"])[0]
+    model_class = getattr(transformers, architecture)
+    model, info = model_class.from_pretrained(directory, dtype=getattr(torch, dtype), output_loading_info=True)
+    return model.eval(), info
+
+
+def set_release_mlm_eps(model, eps=1e-12):
+    """Give a loaded BertForMaskedLM the release's MLM-head LayerNorm epsilon (HF's config cannot store it)."""
+    model.cls.predictions.transform.LayerNorm.eps = eps
+    return model

@@ -1,0 +1,137 @@
+"""Building what a fine-tuning run needs from its settings: device, tokenizer, and the classifier."""
+import json
+import os
+import random
+
+import mxnet as mx
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError, VocabError
+from ..model import BortClassifier, get_bort_model
+from ..params import inspect_params, load_parameters
+
+BORT_PARAMS_URL = "https://alexa-saif-bort.s3.amazonaws.com/bort.params"
+ROBERTA_VOCAB_HINT = ("RoBERTa's vocab.json + merges.txt (e.g. from the Hugging Face repository amazon/bort or "
+                      "roberta-base) in model/, or GluonNLP's cached vocabulary in ~/.mxnet/models")
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    mx.random.seed(seed % 2 ** 31)
+
+
+def device(config, dist):
+    if config.gpu is None:
+        return mx.cpu()
+    if mx.context.num_gpus() == 0:
+        raise ConfigError(f"--gpu {config.gpu} was given but MXNet sees no GPU (is the mxnet-cu* build "
+                          "installed?); leave --gpu out to run on CPU")
+    # One process per GPU under Horovod: the local rank picks the card; --gpu is the single-process choice.
+    return mx.gpu(dist.local_rank if dist.size > 1 else config.gpu)
+
+
+def build_tokenizer(config, model_dir="model"):
+    """The tokenizer named by the flags, else a vocabulary found in `model_dir`, else GluonNLP's cache."""
+    from ..tokenizer import BortTokenizer
+
+    layout = config.pair_layout
+    if config.vocab:
+        return BortTokenizer.from_hf(config.vocab, config.merges, pair_layout=layout)
+    if config.gluonnlp_vocab:
+        return BortTokenizer.from_gluonnlp(config.gluonnlp_vocab, config.bpe_ranks, pair_layout=layout)
+    if config.spm_model:
+        return BortTokenizer.from_sentencepiece(config.spm_model, pair_layout=layout)
+    if os.path.isfile(os.path.join(model_dir, "vocab.json")) and os.path.isfile(os.path.join(model_dir, "merges.txt")):
+        return BortTokenizer.from_directory(model_dir, pair_layout=layout)
+    try:
+        return BortTokenizer.from_gluonnlp_cache(pair_layout=layout)
+    except VocabError as err:
+        raise VocabError(f"no vocabulary given and none found: pass --vocab/--merges, --gluonnlp_vocab/"
+                         f"--bpe_ranks or --spm_model, or put {ROBERTA_VOCAB_HINT} ({err})") from None
+
+
+def head_initializer(config):
+    if config.init == "gaussian":
+        return mx.init.Normal(config.prob)
+    if config.init == "uniform":
+        return mx.init.Uniform(config.prob)
+    if config.init == "orthogonal":
+        return mx.init.Orthogonal(scale=config.prob)
+    return mx.init.Xavier()
+
+
+def head_info_path(params_path):
+    return os.path.splitext(os.fspath(params_path))[0] + ".json"
+
+
+def write_head_info(params_path, task, model_config):
+    """Sidecar `<params>.json` naming the task a fine-tuned model was trained for, so another task's
+    `--only_inference` run with it fails clearly even when the head sizes happen to agree."""
+    from ..io_utils import atomic_open
+
+    info = dict(task=task.name, head=task.head, num_labels=task.num_labels, labels=list(task.labels or ()),
+                model_config=model_config.to_dict())
+    with atomic_open(head_info_path(params_path), "w", encoding="utf-8") as handle:
+        json.dump(info, handle, indent=1, sort_keys=True)
+
+
+def check_head_info(params_path, task):
+    """Raise CheckpointError when `params_path` was fine-tuned for a task other than `task.train_task`."""
+    path = head_info_path(params_path)
+    if not os.path.isfile(path):
+        return None  # e.g. a checkpoint of the original release: only the head's shape can be checked
+    try:
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: unreadable ({err})") from None
+    if info.get("task") != task.train_task:
+        raise CheckpointError(f"{params_path} was fine-tuned for {info.get('task')} (see {path}); task "
+                              f"{task.name} needs a model fine-tuned for {task.train_task}")
+    return info
+
+
+def _head_dropout_of(info, wanted):
+    """Dropout layers shift the head's parameter names (classifier.1/3 with, classifier.0/1 without), so a
+    fine-tuned file decides whether the head has them; only the rate comes from the flag."""
+    has_dropout_layers = any(name.startswith("classifier.3.") for name in info.names)
+    has_head = any(name.startswith("classifier.") for name in info.names)
+    if not has_head or has_dropout_layers == (wanted > 0):
+        return wanted
+    return 0.1 if has_dropout_layers else 0.0
+
+
+def build_classifier(config, task, vocab_size, ctx):
+    """`BortClassifier` with `task.num_labels` outputs per sequence, loaded as the settings say.
+
+    Architecture: `config.model` with the flags' overrides; a parameter file's shapes (layers, widths,
+    vocabulary, positions) win over the predefined table so a model's file needs no extra flags.
+    """
+    params_path = config.model_parameters or config.pretrained_parameters
+    overrides = config.model_overrides()
+    head_dropout = config.dropout
+    if params_path:
+        info = inspect_params(params_path)
+        if info.vocab_size is not None and info.vocab_size != vocab_size:
+            raise ConfigError(f"the tokenizer has {vocab_size} tokens but {params_path} has a {info.vocab_size}-row "
+                              "word embedding: use the vocabulary the model was trained with")
+        file_shape = info.config_overrides()
+        file_shape.pop("vocab_size", None)
+        overrides = dict(overrides, **file_shape)
+        if config.model_parameters:
+            head_dropout = _head_dropout_of(info, config.dropout)
+    bort, _ = get_bort_model(config.model, vocab_size=vocab_size, use_decoder=False, ctx=ctx, **overrides)
+    classifier = BortClassifier(bort, num_classes=task.num_labels, dropout=head_dropout)
+    classifier.classifier.initialize(head_initializer(config), ctx=ctx)
+    if config.model_parameters:
+        check_head_info(config.model_parameters, task)
+        load_parameters(classifier, config.model_parameters, ctx=ctx, allow_missing_head=False)
+    elif config.pretrained_parameters:
+        load_parameters(classifier.bort, config.pretrained_parameters, ctx=ctx)
+    if config.max_len > bort.config.max_length:
+        raise ConfigError(f"--max_len {config.max_len} exceeds the model's {bort.config.max_length} positions")
+    # Features are built from this tokenizer and checked once here, so the per-batch id check (a device sync)
+    # can be skipped.
+    bort.validate_inputs = False
+    return classifier
