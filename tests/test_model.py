@@ -12,10 +12,9 @@ from bort.config import PREDEFINED, get_config
 from bort.errors import BortError, ConfigError, InputError, ParamsError
 from bort.model import BortClassifier, BortModel, get_bort_model
 from bort.params import inspect_params, load_parameters, release_parameter_names, save_parameters
+from conftest import FIXTURES_DIR
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures", "original_gluonnlp083")
-if not os.path.isdir(FIXTURES):  # CI clones the repo with shared/ beside it
-    FIXTURES = os.path.join(os.path.dirname(__file__), "..", "shared", "fixtures", "original_gluonnlp083")
+FIXTURES = FIXTURES_DIR
 
 
 def fixture_config(io):
