@@ -143,6 +143,14 @@ def test_round_trip_is_exact(tok, corpus):
     assert tok.decode(np.array(tok.encode("hi"), dtype=np.int32)) == "<s>hi</s>"
 
 
+def test_tokenizers_pickle_for_worker_processes(tok):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(tok))
+    assert copy.encode_pair("Größe 🎉", "x") == tok.encode_pair("Größe 🎉", "x")
+    assert copy.special_ids == tok.special_ids
+
+
 def test_encode_many_equals_encode(tok, corpus):
     assert tok.encode_many(corpus) == [tok.encode(text, add_special_tokens=False) for text in corpus]
     assert tok.encode_many(corpus[:5], add_special_tokens=True) == [tok.encode(text) for text in corpus[:5]]
@@ -277,6 +285,9 @@ def test_from_gluonnlp_cache_finds_the_cached_files(gluonnlp_files, tmp_path, to
     shutil.copy(gluonnlp_files[1], root / "openai_webtext_bpe_ranks-396d4d8e.json")
     cached = BortTokenizer.from_gluonnlp_cache(str(root))
     assert cached.encode("cached text") == tok.encode("cached text")
+    found = BortTokenizer.from_directory(str(root), pair_layout="bort_release")
+    assert found.encode_pair("a", "b") == [tok.bos_id, *tok.encode("a", False), tok.eos_id,
+                                           *tok.encode("b", False), tok.eos_id]
     with pytest.raises(VocabError, match="no file matching"):
         BortTokenizer.from_gluonnlp_cache(str(tmp_path))
 

@@ -285,3 +285,34 @@ def set_release_mlm_eps(model, eps=1e-12):
     """Give a loaded BertForMaskedLM the release's MLM-head LayerNorm epsilon (HF's config cannot store it)."""
     model.cls.predictions.transform.LayerNorm.eps = eps
     return model
+
+
+def hf_runner(model, kind, mlm_eps=None):
+    """batch -> outputs of a loaded HF model, named like `bort.export.parity` expects.
+
+    mlm_eps: the MLM-head LayerNorm epsilon to compute with (None: the model's as loaded); restored afterwards.
+    """
+    import torch
+
+    from .parity import gather_masked
+
+    def run(batch):
+        layer_norm = model.cls.predictions.transform.LayerNorm if kind == MLM else None
+        loaded_eps = layer_norm.eps if layer_norm is not None else None
+        if layer_norm is not None and mlm_eps is not None:
+            layer_norm.eps = mlm_eps
+        try:
+            with torch.no_grad():
+                out = model(input_ids=torch.from_numpy(batch["input_ids"]),
+                            attention_mask=torch.from_numpy(batch["attention_mask"]), output_hidden_states=True)
+        finally:
+            if layer_norm is not None:
+                layer_norm.eps = loaded_eps
+        result = dict(sequence_output=out.hidden_states[-1].float().numpy())
+        if kind == MLM:
+            result["mlm_logits"] = gather_masked(out.logits.float().numpy(), batch["masked_positions"])
+        elif kind == CLASSIFIER:
+            result["classifier_logits"] = out.logits.float().numpy()
+        return result
+
+    return run

@@ -1,0 +1,162 @@
+"""The export and import commands behind `scripts/export_weights.py`: write, then prove parity, then publish.
+
+Every export is written into a temporary directory next to `--out`, checked against the MXNet model there,
+and only then renamed onto `--out` (`bort.io_utils.atomic_directory`): a failed or interrupted export leaves
+nothing behind, and an existing `--out` is replaced only with `force`.
+"""
+import dataclasses
+import os
+import tempfile
+
+from ..errors import ConfigError, ParamsError
+from ..io_utils import atomic_directory
+from . import hf
+from .parity import DEFAULT_LENGTHS, parity_batches, run_parity
+from .source import MLM, open_source
+
+FORMATS = ("hf", "onnx", "symbol")
+FLOAT32_BOUND = {"hf": 1e-5, "symbol": 1e-5, "onnx": 1e-4}
+
+
+@dataclasses.dataclass
+class ExportResult:
+    out: str
+    kind: str
+    files: list
+    reports: list  # ParityReport
+    notes: list
+
+    def lines(self):
+        lines = [f"wrote {self.out}: {', '.join(sorted(self.files))}"]
+        for report in self.reports:
+            lines.extend(report.lines())
+        lines.extend(f"note: {note}" for note in self.notes)
+        return lines
+
+
+def load_tokenizer(vocab, merges):
+    """A BortTokenizer from HF files (`vocab.json` + `merges.txt`) or GluonNLP's (vocab JSON + BPE ranks)."""
+    from ..tokenizer import BortTokenizer
+
+    if bool(vocab) != bool(merges):
+        raise ConfigError("--vocab and --merges go together (vocab.json + merges.txt, or GluonNLP's vocabulary "
+                          "+ BPE ranks file)")
+    if not vocab:
+        return None
+    if str(merges).endswith(".txt"):
+        return BortTokenizer.from_hf(vocab, merges)
+    return BortTokenizer.from_gluonnlp(vocab, merges)
+
+
+def _check_tokenizer(tokenizer, source):
+    if tokenizer is not None and len(tokenizer) != source.config.vocab_size:
+        raise ConfigError(f"the vocabulary has {len(tokenizer)} tokens but {source.path} has a word embedding of "
+                          f"{source.config.vocab_size} rows; pass the vocabulary the model was trained with")
+
+
+def export(params, fmt, out, model_name="bort_4_8_768_1024", num_heads=None, vocab=None, merges=None,
+           dtype="float32", with_mlm=None, force=False, lengths=DEFAULT_LENGTHS):
+    """Export `params` to `fmt` in directory `out`; returns an ExportResult with the parity reports.
+
+    Raises ParamsError if a float32 export does not reproduce the MXNet model within its bound (nothing is
+    written then).
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if dtype not in ("float32", "float16"):
+        raise ConfigError(f"--dtype must be float32 or float16, got {dtype!r}")
+    if dtype == "float16" and fmt != "hf":
+        raise ConfigError(f"--dtype float16 is for --format hf only: {fmt} exports run on CPU, where float16 "
+                          "inputs cannot hold token ids above 2048 exactly and most kernels are float32")
+    notes = []
+    with atomic_directory(out, force=force) as tmp:
+        source = open_source(params, model_name, num_heads, with_mlm)
+        tokenizer = load_tokenizer(vocab, merges)
+        _check_tokenizer(tokenizer, source)
+        if fmt == "hf":
+            reports = _export_hf(source, tmp, dtype, tokenizer, notes, lengths)
+        elif fmt == "onnx":
+            reports = _export_onnx(source, tmp, lengths)
+        else:
+            reports = _export_symbol(source, tmp, lengths)
+        if tokenizer is not None:
+            tokenizer.save_hf(tmp)
+        else:
+            notes.append("no tokenizer files were written (pass --vocab and --merges to include them)")
+        failed = [report for report in reports if not report.ok]
+        if failed:
+            raise ParamsError("the export does not reproduce the MXNet model; nothing was written:\n"
+                              + "\n".join(line for report in failed for line in report.lines()))
+        files = os.listdir(tmp)
+    return ExportResult(out=os.path.abspath(out), kind=source.kind, files=files, reports=reports, notes=notes)
+
+
+def _export_hf(source, directory, dtype, tokenizer, notes, lengths):
+    special_ids = None
+    if tokenizer is not None:
+        special_ids = {"bos": tokenizer.bos_id, "pad": tokenizer.pad_id, "eos": tokenizer.eos_id}
+    hf.write_hf(source, directory, dtype, special_ids)
+    model, info = hf.load_hf_model(directory)  # float32 compute; float16 weights are upcast exactly
+    architecture = hf.ARCHITECTURES[source.kind]
+    problems = {key: sorted(value) for key, value in info.items() if value}
+    if problems:
+        raise ParamsError(f"{architecture}.from_pretrained reported {problems} for the export")
+    notes.append(f"{architecture}.from_pretrained loads it with no missing or unexpected weights")
+    batches = parity_batches(source.config.vocab_size, source.config.max_length, lengths)
+    bound = FLOAT32_BOUND["hf"] if dtype == "float32" else None
+    target = f"HF {architecture} ({dtype} weights)"
+    if source.kind != MLM:
+        return [run_parity(source.build_model(), source.kind, hf.hf_runner(model, source.kind), batches, target,
+                           bound)]
+    hf_eps = model.config.layer_norm_eps
+    release_eps = source.config.mlm_layer_norm_eps
+    extra = {f"mlm_logits, MLM LayerNorm eps {hf_eps:g} (as loaded)":
+             ("mlm_logits", lambda batch: hf.hf_runner(model, MLM)(batch)["mlm_logits"])}
+    note = (f"mlm_logits are computed with the release's MLM LayerNorm eps {release_eps:g} "
+            f"(bort.export.hf.set_release_mlm_eps(model)); HF's config has one layer_norm_eps ({hf_eps:g}), "
+            "which a plain from_pretrained also uses in the MLM head: the line marked 'as loaded' is the "
+            "difference that causes")
+    return [run_parity(source.build_model(), MLM, hf.hf_runner(model, MLM, mlm_eps=release_eps), batches, target,
+                       bound, extra=extra, notes=[note])]
+
+
+def _export_onnx(source, directory, lengths):
+    import torch
+    import transformers
+
+    from .onnx import ONNX_FILE, export_onnx, onnx_runner, open_session
+
+    path = os.path.join(directory, ONNX_FILE)
+    with tempfile.TemporaryDirectory(prefix="bort_onnx_") as staging:
+        hf.write_hf(source, staging)
+        model_class = getattr(transformers, hf.ARCHITECTURES[source.kind])
+        # The eager attention is plain matmul/softmax, which the TorchScript exporter handles everywhere.
+        model = model_class.from_pretrained(staging, dtype=torch.float32, attn_implementation="eager").eval()
+        export_onnx(model, source.kind, path)
+    batches = parity_batches(source.config.vocab_size, source.config.max_length, lengths)
+    return [run_parity(source.build_model(), source.kind, onnx_runner(open_session(path), source.kind), batches,
+                       f"ONNX via onnxruntime CPU ({ONNX_FILE})", FLOAT32_BOUND["onnx"])]
+
+
+def _export_symbol(source, directory, lengths):
+    from .symbol import export_symbol, import_symbol, symbol_runner
+
+    export_symbol(source.build_model(), source.kind, source.config, directory)
+    batches = parity_batches(source.config.vocab_size, source.config.max_length, lengths)
+    return [run_parity(source.build_model(), source.kind, symbol_runner(import_symbol(directory, source.kind),
+                                                                        source.kind),
+                       batches, "MXNet symbol re-imported with SymbolBlock.imports", FLOAT32_BOUND["symbol"])]
+
+
+def import_from_hf(directory, out, force=False):
+    """Convert a HF BERT directory into a Bort `.params` file; returns the lines to print."""
+    if not str(out).endswith(".params"):
+        raise ConfigError(f"--out {out}: with --from-hf, --out names the .params file to write")
+    path, config, notes = hf.hf_to_params(directory, out, force=force)
+    heads = int(config["num_attention_heads"])
+    lines = [f"wrote {path}: {config['num_hidden_layers']} layers, units {config['hidden_size']}, "
+             f"FFN {config['intermediate_size']}, {heads} heads, vocab {config['vocab_size']}"]
+    lines.append(f"load it with bort.model.get_bort_model(<model>, params_path=...) where the model has {heads} "
+                 "heads (the number of heads is not stored in a .params file)")
+    lines.extend(f"note: {note}" for note in notes)
+    return lines

@@ -1,0 +1,210 @@
+"""Ways to run the Bort encoder on CPU, all with one interface.
+
+A backend is called as `backend(ids, valid_length)` with numpy arrays, ids (B, L) and valid_length (B,), and
+returns the sequence output (B, L, units) as float32 numpy, zero at padded positions like `BortModel`. The task
+heads (classifier, MLM decoder) run after it in plain MXNet, so every backend serves every task.
+
+- `mxnet`: the Gluon model run imperatively (the reference; slow, for checking).
+- `hybrid`: hybridized with static_alloc and static_shape (one cached graph per input shape).
+- `mkldnn`: `optimize_for(backend='MKLDNN')`: the oneDNN subgraph pass fuses Dense + bias + GELU.
+- `int8`: MXNet post-training quantization (`quantize_net_v2`) calibrated on example batches; oneDNN int8 kernels.
+- `onnxruntime`: an ONNX file with inputs `input_ids`, `attention_mask` (from `scripts/export_weights.py
+  --format onnx`); `onnxruntime-int8` quantizes its weights dynamically (`onnxruntime.quantization`) first.
+
+Thread counts: MXNet reads OMP_NUM_THREADS once, when it is imported; `set_thread_env` must run before that.
+"""
+import os
+import tempfile
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+
+BACKENDS = ("mxnet", "hybrid", "mkldnn", "int8", "onnxruntime", "onnxruntime-int8")
+MXNET_BACKENDS = ("mxnet", "hybrid", "mkldnn", "int8")
+ONNX_BACKENDS = ("onnxruntime", "onnxruntime-int8")
+CALIBRATION_MODES = ("naive", "entropy")
+
+
+def set_thread_env(threads):
+    """Set the OpenMP/MKL thread counts in the environment (takes effect for libraries not yet loaded)."""
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MXNET_OMP_MAX_THREADS"):
+            os.environ[name] = str(threads)
+
+
+def check_batch(ids, valid_length, vocab_size, max_length):
+    """Validate a numpy batch once, cheaply, instead of the model's per-call device checks."""
+    ids = np.asarray(ids)
+    valid_length = np.asarray(valid_length)
+    if ids.ndim != 2 or 0 in ids.shape:
+        raise InputError(f"ids must be a non-empty (batch, length) array, got shape {ids.shape}")
+    if ids.shape[1] > max_length:
+        raise InputError(f"sequence length {ids.shape[1]} exceeds the model's max_length {max_length}")
+    if valid_length.shape != (ids.shape[0],):
+        raise InputError(f"valid_length must have shape ({ids.shape[0]},), got {valid_length.shape}")
+    if valid_length.min() < 1 or valid_length.max() > ids.shape[1]:
+        raise InputError(f"valid_length values must lie in [1, {ids.shape[1]}], got {valid_length.min()} to "
+                         f"{valid_length.max()}")
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise InputError(f"token ids must lie in [0, {vocab_size - 1}], got {ids.min()} to {ids.max()}")
+    return ids, valid_length
+
+
+class Backend:
+    """Base class: subclasses implement `_run(ids, valid_length) -> (B, L, units) numpy`."""
+
+    name = "base"
+
+    def __init__(self, config):
+        self.config = config
+
+    def __call__(self, ids, valid_length):
+        ids, valid_length = check_batch(ids, valid_length, self.config.vocab_size, self.config.max_length)
+        return self._run(ids, valid_length)
+
+    def _run(self, ids, valid_length):
+        raise NotImplementedError
+
+
+class MXNetBackend(Backend):
+    """A `BortModel` (its encoder; a decoder it may have is not run) in one of the MXNet modes."""
+
+    def __init__(self, model, mode="hybrid"):
+        super().__init__(model.config)
+        import mxnet as mx
+
+        if mode not in ("mxnet", "hybrid", "mkldnn"):
+            raise ConfigError(f"unknown MXNet mode {mode!r}")
+        self.name = mode
+        self.model = model
+        self._mx = mx
+        self._optimized = False
+        # check_batch already validated; the model's own check costs a device sync per call.
+        model.validate_inputs = False
+        if mode == "hybrid":
+            model.hybridize(static_alloc=True, static_shape=True)
+        elif mode == "mxnet":
+            model.hybridize(active=False)
+
+    def _run(self, ids, valid_length):
+        mx = self._mx
+        ids_nd = mx.nd.array(ids, dtype="int32")
+        length_nd = mx.nd.array(valid_length, dtype="int32")
+        if self.name == "mkldnn" and not self._optimized:
+            # optimize_for partitions the graph for oneDNN and hybridizes; later shapes reuse the partitioning.
+            self.model.optimize_for(ids_nd, length_nd, backend="MKLDNN", static_alloc=True, static_shape=True)
+            self._optimized = True
+        return self.model(ids_nd, length_nd).asnumpy()
+
+
+def calibration_batches(sequences, pad_id, batch_size=8, max_batches=4):
+    """(ids, valid_length) batches for int8 calibration from token id lists (the first examples)."""
+    from .batching import pad_batch
+
+    chosen = sequences[:batch_size * max_batches]
+    return [pad_batch(chosen[start:start + batch_size], pad_id) for start in range(0, len(chosen), batch_size)]
+
+
+class QuantizedBackend(Backend):
+    """int8 post-training quantization of the encoder with MXNet's oneDNN quantization flow.
+
+    Calibration ('naive': min/max of each layer's outputs; 'entropy': KL-optimal thresholds) runs the float
+    model on `calibration` batches; thresholds are then fixed, so inference needs no runtime min/max.
+    The word embedding stays float32 by default: its lookup costs nothing and quantizing it only adds error.
+    """
+
+    name = "int8"
+
+    def __init__(self, model, calibration, calib_mode="naive", quantize_embedding=False):
+        super().__init__(model.config)
+        import mxnet as mx
+        from mxnet.contrib.quantization import quantize_net_v2
+
+        if calib_mode not in CALIBRATION_MODES:
+            raise ConfigError(f"calibration mode must be one of {CALIBRATION_MODES}, got {calib_mode!r}")
+        if not calibration:
+            raise ConfigError("int8 quantization needs calibration batches (a few examples of the input)")
+        self._mx = mx
+        width = max(ids.shape[1] for ids, _ in calibration)
+        # One fixed shape for the calibration pass: pad every batch to the widest (padding is masked).
+        all_ids = np.concatenate([np.pad(ids, ((0, 0), (0, width - ids.shape[1])), constant_values=0)
+                                  for ids, _ in calibration]).astype(np.float32)
+        all_lengths = np.concatenate([length for _, length in calibration]).astype(np.float32)
+        check_batch(all_ids.astype(np.int64), all_lengths.astype(np.int64), model.config.vocab_size,
+                    model.config.max_length)
+        batch_size = max(ids.shape[0] for ids, _ in calibration)
+        data = mx.io.NDArrayIter(data={"data0": mx.nd.array(all_ids), "data1": mx.nd.array(all_lengths)},
+                                 batch_size=min(batch_size, len(all_ids)), last_batch_handle="pad")
+        model.validate_inputs = False  # quantize_net_v2 probes the model with all-zero inputs
+        model.hybridize(static_alloc=True, static_shape=True)
+        excluded = [] if quantize_embedding else ["Embedding"]
+        self.net = quantize_net_v2(model, quantized_dtype="auto", quantize_mode="full", calib_data=data,
+                                   calib_mode=calib_mode, num_calib_examples=len(all_ids), ctx=mx.cpu(),
+                                   exclude_operators=excluded)
+        self.net.hybridize(static_alloc=True, static_shape=True)
+
+    def _run(self, ids, valid_length):
+        mx = self._mx
+        # The quantized graph was traced with float32 inputs; ids < 2**24 are exact in float32.
+        return self.net(mx.nd.array(ids, dtype="float32"), mx.nd.array(valid_length, dtype="float32")).asnumpy()
+
+
+class OnnxRuntimeBackend(Backend):
+    """An exported ONNX encoder run by onnxruntime on CPU (optionally with dynamically quantized weights)."""
+
+    def __init__(self, config, onnx_path, threads=None, quantize=False):
+        super().__init__(config)
+        import onnxruntime
+
+        if not onnx_path or not os.path.isfile(onnx_path):
+            raise ConfigError(f"ONNX file {onnx_path!r} does not exist; make one with scripts/export_weights.py "
+                              "--format onnx")
+        self.name = "onnxruntime-int8" if quantize else "onnxruntime"
+        self._workdir = None
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            self._workdir = tempfile.TemporaryDirectory(prefix="bort_ort_int8_")
+            quantized = os.path.join(self._workdir.name, "model.int8.onnx")
+            quantize_dynamic(onnx_path, quantized, weight_type=QuantType.QInt8)
+            onnx_path = quantized
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        inputs = {item.name: item.type for item in self.session.get_inputs()}
+        missing = {"input_ids", "attention_mask"} - set(inputs)
+        if missing:
+            raise ConfigError(f"{onnx_path}: the ONNX graph lacks input(s) {sorted(missing)}; it has {sorted(inputs)}")
+        self._dtype = {name: np.int32 if kind == "tensor(int32)" else np.int64 for name, kind in inputs.items()}
+        outputs = [item.name for item in self.session.get_outputs()]
+        self._output = "sequence_output" if "sequence_output" in outputs else outputs[0]
+
+    def _run(self, ids, valid_length):
+        mask = (np.arange(ids.shape[1])[None, :] < valid_length[:, None])
+        feed = {"input_ids": ids.astype(self._dtype["input_ids"]),
+                "attention_mask": mask.astype(self._dtype["attention_mask"])}
+        sequence = self.session.run([self._output], feed)[0]
+        # BortModel zeroes padded positions; do the same so every backend returns the same thing.
+        return np.where(mask[:, :, None], sequence, 0).astype(np.float32, copy=False)
+
+
+def make_backend(name, model=None, onnx_path=None, calibration=None, calib_mode="naive", threads=None):
+    """Build backend `name` (one of BACKENDS) for the encoder of `model` (a `BortModel`).
+
+    MXNet backends take over `model` (they hybridize it); pass each its own model. ONNX backends need
+    `onnx_path` and use `model` only for its config; int8 needs `calibration` batches.
+    """
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    if name in ONNX_BACKENDS:
+        return OnnxRuntimeBackend(model.config, onnx_path, threads=threads, quantize=name == "onnxruntime-int8")
+    if name == "int8":
+        return QuantizedBackend(model, calibration, calib_mode)
+    return MXNetBackend(model, name)

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Distillation pretraining of Bort, as the release's run_pretraining_distillation.sh.
+#   ./run_pretrain.sh NUM_PROCS TRAIN_GLOB EVAL_GLOB [TEACHER_PARAMS] [extra flags for run_pretraining_distillation.py]
+#   ./run_pretrain.sh 1 TEST      smoke test on CPU: shards from data/sample_text.txt (tokenizer data/vocab), a small
+#   ./run_pretrain.sh 2 TEST      random Bort-shaped teacher, 4 steps of bort_4_8_768_1024; 2 = two Horovod workers.
+# NUM_PROCS > 1 launches `horovodrun -np NUM_PROCS -H localhost:NUM_PROCS --gloo`.
+# The full run uses the release's settings (RoBERTa-large teacher from TEACHER_PARAMS or GluonNLP's model cache,
+# fp16 on GPU, 2M steps, 1024-token batches); override any of them with extra flags, e.g. --num_steps 1000.
+# Outputs: CKPT_DIR (default runs/pretraining/bort_4_8_768_1024) with checkpoints and train_log.jsonl.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+if [[ $# -lt 2 ]]; then
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+NUM_PROCS=$1
+TRAIN=$2
+EVAL=${3:-}
+TEACHER=${4:-}
+EXTRA=("${@:5}")
+scripts/setup_env.sh
+export PATH="$PWD/.venv/bin:$PATH" MXNET_SAFE_ACCUMULATION=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+PY=.venv/bin/python
+MODEL=bort_4_8_768_1024
+
+if [[ "$TRAIN" == "TEST" ]]; then
+  TEST_DIR=runs/pretraining_test
+  rm -rf "$TEST_DIR"
+  mkdir -p "$TEST_DIR"
+  $PY scripts/create_pretraining_data.py --input_file data/sample_text.txt --output_dir "$TEST_DIR/shards" \
+      --vocab data/vocab --dupe_factor 1 --num_workers 1 --num_outputs "$NUM_PROCS" --progress false
+  # A small random teacher of the student's vocabulary stands in for RoBERTa-large (no download here).
+  $PY - "$TEST_DIR/teacher.params" <<'PYEOF'
+import sys
+from bort.model import get_bort_model
+from bort.params import save_parameters
+from bort.tokenizer import BortTokenizer
+teacher, _ = get_bort_model(None, vocab_size=BortTokenizer.from_directory("data/vocab").vocab_size,
+                            num_layers=2, num_heads=4, units=128, hidden_size=256)
+save_parameters(teacher, sys.argv[1])
+PYEOF
+  TRAIN="$TEST_DIR/shards/*.npz"
+  EVAL="$TEST_DIR/shards/*.npz"
+  ARGS=(--teacher_model bort --teacher_num_heads 4 --teacher_params "$TEST_DIR/teacher.params" --vocab data/vocab
+        --num_steps 4 --batch_size 2 --batch_size_eval 2 --log_interval 2 --ckpt_interval 2 --eval_interval 2
+        --dtype float32 --device cpu --progress false --rank_digests true --ckpt_dir "$TEST_DIR/${MODEL}_model")
+else
+  ARGS=(--teacher_model roberta_24_1024_16 --num_steps 2000000 --lr 1e-4 --batch_size 1024 --use_avg_len true
+        --num_buckets 20 --batch_size_eval 16 --accumulate 1 --log_interval 10 --ckpt_interval 1000
+        --eval_interval 1000 --dtype float16 --device gpu --ckpt_dir "${CKPT_DIR:-runs/pretraining/$MODEL}")
+  [[ -n "$TEACHER" ]] && ARGS+=(--teacher_params "$TEACHER")
+  [[ -n "$EVAL" ]] && ARGS+=(--data_eval "$EVAL")
+fi
+ARGS=(--model "$MODEL" --data "$TRAIN" --mlm_weight 0.1 --teacher_ce_weight 0.5 --distillation_temperature 2.0
+      "${ARGS[@]}" "${EXTRA[@]}")
+[[ "$TRAIN" == runs/pretraining_test/* ]] && ARGS+=(--data_eval "$EVAL")
+
+if [[ "$NUM_PROCS" -gt 1 ]]; then
+  exec horovodrun -np "$NUM_PROCS" -H "localhost:$NUM_PROCS" --gloo \
+      "$PY" scripts/run_pretraining_distillation.py --horovod true "${ARGS[@]}"
+fi
+exec "$PY" scripts/run_pretraining_distillation.py "${ARGS[@]}"
