@@ -31,18 +31,20 @@ def build_parser():
     parser.add_argument("--min_frequency", type=int, default=2,
                         help="byte_level_bpe only: least count of a merge (default: %(default)s)")
     parser.add_argument("--character_coverage", type=float, default=0.9995,
-                        help="SentencePiece only: share of characters the vocabulary must cover; 1.0 for small alphabets, "
-                             "0.9995 for CJK (default: %(default)s)")
+                        help="SentencePiece only: share of characters the vocabulary must cover; 1.0 for "
+                             "small alphabets, 0.9995 for CJK (default: %(default)s)")
     parser.add_argument("--byte_fallback", type=str2bool, default=True,
-                        help="SentencePiece only: spell characters outside the vocabulary as UTF-8 byte pieces instead of <unk> "
-                             "(default: %(default)s)")
+                        help="SentencePiece only: spell characters outside the vocabulary as UTF-8 byte "
+                             "pieces instead of <unk> (default: %(default)s)")
     parser.add_argument("--normalization_rule_name", choices=NORMALIZATIONS, default="nmt_nfkc",
-                        help="SentencePiece only: Unicode normalization applied before tokenizing; 'identity' keeps text as is "
-                             "(default: %(default)s)")
+                        help="SentencePiece only: Unicode normalization applied before tokenizing; "
+                             "'identity' keeps text as is (default: %(default)s)")
     parser.add_argument("--input_sentence_size", type=int, default=0,
-                        help="SentencePiece only: train on a random sample of this many lines; 0 uses all (default: %(default)s)")
+                        help="SentencePiece only: train on a random sample of this many lines; 0 uses all "
+                             "(default: %(default)s)")
     parser.add_argument("--max_sentence_length", type=int, default=4192,
-                        help="SentencePiece only: lines longer than this many bytes are skipped in training (default: %(default)s)")
+                        help="SentencePiece only: lines longer than this many bytes are skipped in training "
+                             "(default: %(default)s)")
     parser.add_argument("--num_threads", type=int, default=1,
                         help="SentencePiece only: training threads (default: %(default)s)")
     return parser

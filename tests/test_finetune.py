@@ -1,4 +1,5 @@
 """Fine-tuning end to end on tiny models and the tiny official-format files under tests/data/."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,7 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from bort.errors import CheckpointError, ConfigError, ParamsError
+from bort.errors import BortError, CheckpointError, ConfigError, ParamsError
 from bort.finetune.config import FinetuneConfig
 from bort.finetune.features import global_batches, local_share
 from bort.finetune.heads import summed_loss
@@ -208,27 +209,62 @@ def run_script(*args):
                           capture_output=True, text=True, cwd=REPO, timeout=300)
 
 
-def test_script_end_to_end_and_clear_errors_for_bad_flags(tmp_path):
-    common = ["--vocab", VOCAB["vocab"], "--merges", VOCAB["merges"], "--num_layers", "1", "--units", "16",
-              "--hidden_size", "32", "--num_heads", "2", "--model_max_length", "64", "--max_len", "64",
-              "--progress", "false", "--data_dir", os.path.join(TEST_DATA, "superglue")]
-    done = run_script("--task_name", "WSC", "--epochs", "1", "--output_dir", str(tmp_path / "wsc"), *common)
+def script_main():
+    spec = importlib.util.spec_from_file_location("finetune_bort_script", os.path.join(REPO, "scripts", "finetune_bort.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+COMMON_FLAGS = ["--vocab", VOCAB["vocab"], "--merges", VOCAB["merges"], "--num_layers", "1", "--units", "16",
+                "--hidden_size", "32", "--num_heads", "2", "--model_max_length", "64", "--max_len", "64",
+                "--progress", "false", "--data_dir", os.path.join(TEST_DATA, "superglue")]
+
+
+def test_script_end_to_end(tmp_path):
+    done = run_script("--task_name", "WSC", "--epochs", "1", "--output_dir", str(tmp_path / "wsc"), *COMMON_FLAGS)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["predictions"]["WSC.jsonl"] == str(tmp_path / "wsc" / "WSC.jsonl")
-    bad_task = run_script("--task_name", "NOPE", *common)
-    assert bad_task.returncode == 2 and "unknown task 'NOPE'" in bad_task.stderr and "MultiRC" in bad_task.stderr
-    bad_batch = run_script("--task_name", "WSC", "--batch_size", "0", *common)
-    assert bad_batch.returncode == 2 and "--batch_size must be a positive integer" in bad_batch.stderr
-    bad_bool = run_script("--task_name", "WSC", "--use_scheduler", "maybe", *common)
-    assert bad_bool.returncode == 2 and "expected a boolean" in bad_bool.stderr
-    no_gpu = run_script("--task_name", "WSC", "--dtype", "float16", *common)
-    assert no_gpu.returncode == 2 and "needs a GPU" in no_gpu.stderr
-    no_model = run_script("--task_name", "WSC", "--only_inference", "true", *common)
-    assert no_model.returncode == 2 and "--only_inference needs --model_parameters" in no_model.stderr
-    missing = run_script("--task_name", "BoolQ", "--output_dir", str(tmp_path / "b"), *common[:-1],
-                         str(tmp_path / "nowhere"))
-    assert missing.returncode == 2 and "BoolQ" in missing.stderr and "nowhere" in missing.stderr
-    help_text = run_script("--help")
-    assert help_text.returncode == 0
-    for flag in ("--ramp_up_epochs", "--accumulate", "--early_stop", "--pair_layout", "--distributed", "--resume"):
-        assert flag in help_text.stdout
+    bad_task = run_script("--task_name", "NOPE", *COMMON_FLAGS)
+    assert bad_task.returncode == 2 and "error: unknown task 'NOPE'" in bad_task.stderr
+    assert "MultiRC" in bad_task.stderr and "Traceback" not in bad_task.stderr
+
+
+@pytest.mark.parametrize("flags, error", [
+    (["--task_name", "NOPE"], "unknown task 'NOPE'; valid tasks: CoLA"),
+    (["--task_name", "WSC", "--batch_size", "0"], "--batch_size must be a positive integer"),
+    (["--task_name", "WSC", "--warmup_ratio", "1.5"], "--warmup_ratio must be in [0, 1]"),
+    (["--task_name", "WSC", "--dtype", "float16"], "needs a GPU"),
+    (["--task_name", "WSC", "--only_inference", "true"], "--only_inference needs --model_parameters"),
+    (["--task_name", "WSC", "--vocab", "v.json"], "--vocab and --merges go together"),
+    (["--task_name", "WSC", "--pretrained_parameters", "missing.params"], "missing.params does not exist"),
+    (["--task_name", "BoolQ", "--data_dir", "/nonexistent/dir"], "/nonexistent/dir"),
+])
+def test_bad_settings_raise_clear_errors(tmp_path, flags, error):
+    main = script_main()
+    argv = list(COMMON_FLAGS)
+    argv += flags + ["--output_dir", str(tmp_path / "out")]
+    if "--vocab" in flags:  # replace the valid vocabulary flags by the broken ones
+        argv = flags + ["--output_dir", str(tmp_path / "out")]
+    with pytest.raises(BortError) as caught:
+        main(argv)
+    assert error in str(caught.value)
+
+
+@pytest.mark.parametrize("flags", [["--task_name", "WSC", "--use_scheduler", "maybe"],
+                                   ["--task_name", "WSC", "--gpu", "first"], ["--epochs", "1"]])
+def test_malformed_flags_are_usage_errors(flags, capsys):
+    with pytest.raises(SystemExit) as caught:
+        script_main()(flags)
+    assert caught.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit) as caught:
+        script_main()(["--help"])
+    assert caught.value.code == 0
+    shown = capsys.readouterr().out
+    for flag in ("--ramp_up_epochs", "--accumulate", "--early_stop", "--pair_layout", "--distributed", "--resume",
+                 "--only_inference", "--model_parameters", "--spm_model", "--gluonnlp_vocab", "--checkpoint_steps"):
+        assert flag in shown

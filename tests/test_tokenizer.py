@@ -345,6 +345,10 @@ def test_bad_gluonnlp_files(gluonnlp_files, tmp_path):
     with pytest.raises(VocabError, match=r"headless_ranks.json, line 1: expected the '#version"):
         BortTokenizer.from_gluonnlp(vocab_file, headless)
 
+    unterminated = _write(tmp_path / "unterminated_ranks.json", "\n".join(ranks).rstrip("\n"))
+    with pytest.raises(VocabError, match=rf"unterminated_ranks.json, line {len(ranks) - 1}: .*newline"):
+        BortTokenizer.from_gluonnlp(vocab_file, unterminated)
+
     payload = json.load(open(vocab_file, encoding="utf-8"))
     del payload["identifiers_to_tokens"]["mask_token"]
     no_mask = _write(tmp_path / "no_mask.vocab", json.dumps(payload))

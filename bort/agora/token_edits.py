@@ -68,9 +68,10 @@ class TokenEdits:
         ids = [int(i) for i in ids]
         editable = [p for p, idx in enumerate(ids) if idx not in self.special]
         limit = max_edits(len(ids), self.max_drift)
-        if limit < 1 or not editable:
+        cheapest = 2 if self.operations == ("swap",) else 1
+        if limit < cheapest or not editable:
             return None
-        budget = int(rng.integers(1, limit + 1))
+        budget = int(rng.integers(cheapest, limit + 1))
         touched, deleted = set(), set()
         out = list(ids)
         for _ in range(4 * budget + 8):  # bounded retries; each success spends at least 1 of the budget

@@ -6,6 +6,7 @@ import tempfile
 import time
 
 from ..cli import str2bool
+from ..errors import ConfigError
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GLUONNLP = "gluonnlp GPT2BPETokenizer + Vocab"
@@ -45,11 +46,13 @@ def _timed(function):
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def _prepare_vocabulary(args, lines, scratch):
+def _prepare_vocabulary(args, scratch):
     """(HF vocab.json, merges.txt, GluonNLP vocab, ranks) for one vocabulary, converting or training."""
     from ..tokenizer import gluonnlp_to_hf, hf_to_gluonnlp, train_byte_level_bpe
 
     if args.gluonnlp_vocab or args.bpe_ranks:
+        if not (args.gluonnlp_vocab and args.bpe_ranks):
+            raise ConfigError("--gluonnlp_vocab and --bpe_ranks go together")
         hf_vocab, hf_merges = gluonnlp_to_hf(args.gluonnlp_vocab, args.bpe_ranks, os.path.join(scratch, "hf"))
         return hf_vocab, hf_merges, args.gluonnlp_vocab, args.bpe_ranks
     if args.vocab_dir:
@@ -64,7 +67,6 @@ def _prepare_vocabulary(args, lines, scratch):
 
 
 def run(args):
-    from ..errors import ConfigError
     from ..tokenizer import BortTokenizer, read_utf8_lines
 
     args.text = args.text or [path for path in DEFAULT_TEXT if os.path.exists(path)]
@@ -72,7 +74,7 @@ def run(args):
         raise ConfigError("no text to tokenize: pass --text FILE")
     lines = [line for path in args.text for line in read_utf8_lines(path)] * max(1, args.repeat)
     with tempfile.TemporaryDirectory() as scratch:
-        hf_vocab, hf_merges, gluonnlp_vocab, ranks = _prepare_vocabulary(args, lines, scratch)
+        hf_vocab, hf_merges, gluonnlp_vocab, ranks = _prepare_vocabulary(args, scratch)
         tokenizer = BortTokenizer.from_hf(hf_vocab, hf_merges)
         encoders = {}
 

@@ -6,7 +6,6 @@ nothing behind, and an existing `--out` is replaced only with `force`.
 """
 import dataclasses
 import os
-import tempfile
 
 from ..errors import ConfigError, ParamsError
 from ..io_utils import atomic_directory
@@ -91,6 +90,13 @@ def export(params, fmt, out, model_name="bort_4_8_768_1024", num_heads=None, voc
     return ExportResult(out=os.path.abspath(out), kind=source.kind, files=files, reports=reports, notes=notes)
 
 
+def _check_loading(info, what):
+    """A conversion bug, not a user error, but never silent: transformers must have used every weight."""
+    problems = {key: sorted(value) for key, value in info.items() if value}
+    if problems:
+        raise ParamsError(f"{what} reported {problems}")
+
+
 def _export_hf(source, directory, dtype, tokenizer, notes, lengths):
     special_ids = None
     if tokenizer is not None:
@@ -98,9 +104,7 @@ def _export_hf(source, directory, dtype, tokenizer, notes, lengths):
     hf.write_hf(source, directory, dtype, special_ids)
     model, info = hf.load_hf_model(directory)  # float32 compute; float16 weights are upcast exactly
     architecture = hf.ARCHITECTURES[source.kind]
-    problems = {key: sorted(value) for key, value in info.items() if value}
-    if problems:
-        raise ParamsError(f"{architecture}.from_pretrained reported {problems} for the export")
+    _check_loading(info, f"{architecture}.from_pretrained on the export")
     notes.append(f"{architecture}.from_pretrained loads it with no missing or unexpected weights")
     batches = parity_batches(source.config.vocab_size, source.config.max_length, lengths)
     bound = FLOAT32_BOUND["hf"] if dtype == "float32" else None
@@ -121,18 +125,13 @@ def _export_hf(source, directory, dtype, tokenizer, notes, lengths):
 
 
 def _export_onnx(source, directory, lengths):
-    import torch
-    import transformers
-
     from .onnx import ONNX_FILE, export_onnx, onnx_runner, open_session
 
     path = os.path.join(directory, ONNX_FILE)
-    with tempfile.TemporaryDirectory(prefix="bort_onnx_") as staging:
-        hf.write_hf(source, staging)
-        model_class = getattr(transformers, hf.ARCHITECTURES[source.kind])
-        # The eager attention is plain matmul/softmax, which the TorchScript exporter handles everywhere.
-        model = model_class.from_pretrained(staging, dtype=torch.float32, attn_implementation="eager").eval()
-        export_onnx(model, source.kind, path)
+    # The eager attention is plain matmul/softmax, which the TorchScript exporter handles everywhere.
+    model, info = hf.build_hf_model(source, attn_implementation="eager")
+    _check_loading(info, "building the PyTorch model for ONNX")
+    export_onnx(model, source.kind, path)
     batches = parity_batches(source.config.vocab_size, source.config.max_length, lengths)
     return [run_parity(source.build_model(), source.kind, onnx_runner(open_session(path), source.kind), batches,
                        f"ONNX via onnxruntime CPU ({ONNX_FILE})", FLOAT32_BOUND["onnx"])]

@@ -281,6 +281,20 @@ def load_hf_model(directory, dtype="float32"):
     return model.eval(), info
 
 
+def build_hf_model(source, attn_implementation=None):
+    """The HF model for `source` built in memory (no files), float32, eval mode; returns (model, loading_info)."""
+    import torch
+    import transformers
+
+    tensors = {name: torch.from_numpy(value) for name, value in to_hf_state_dict(source).items()}
+    model_class = getattr(transformers, ARCHITECTURES[source.kind])
+    model, info = model_class.from_pretrained(None, config=hf_config(source.config, source.kind,
+                                                                     source.info.num_classes),
+                                              state_dict=tensors, attn_implementation=attn_implementation,
+                                              output_loading_info=True)
+    return model.eval(), info
+
+
 def set_release_mlm_eps(model, eps=1e-12):
     """Give a loaded BertForMaskedLM the release's MLM-head LayerNorm epsilon (HF's config cannot store it)."""
     model.cls.predictions.transform.LayerNorm.eps = eps

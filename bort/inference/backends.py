@@ -15,6 +15,7 @@ Thread counts: MXNet reads OMP_NUM_THREADS once, when it is imported; `set_threa
 """
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -95,9 +96,15 @@ class MXNetBackend(Backend):
         length_nd = mx.nd.array(valid_length, dtype="int32")
         if self.name == "mkldnn" and not self._optimized:
             # optimize_for partitions the graph for oneDNN and hybridizes; later shapes reuse the partitioning.
-            self.model.optimize_for(ids_nd, length_nd, backend="MKLDNN", static_alloc=True, static_shape=True)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*is not used by any computation")
+                self.model.optimize_for(ids_nd, length_nd, backend="MKLDNN", static_alloc=True, static_shape=True)
             self._optimized = True
-        return self.model(ids_nd, length_nd).asnumpy()
+        with warnings.catch_warnings():
+            # The MLM decoder of a fill-mask model is run separately, after the backend; Gluon would warn that
+            # its parameters are unused by the encoder graph.
+            warnings.filterwarnings("ignore", message=".*is not used by any computation")
+            return self.model(ids_nd, length_nd).asnumpy()
 
 
 def calibration_batches(sequences, pad_id, batch_size=8, max_batches=4):

@@ -10,7 +10,7 @@ Formats (facts checked against the libraries that write them):
   `mask_token`, ...); files from older GluonNLP put `padding_token`/`bos_token`/`eos_token` at the top level.
 - GluonNLP BPE ranks (`openai_webtext_bpe_ranks-*.json`, read by `GPT2BPETokenizer`): despite the suffix it is
   not JSON but GPT-2's merges text. GluonNLP drops the first line unconditionally (the `#version` header) and
-  ranks the remaining lines in order.
+  the last one (empty when the file ends with a newline), and ranks the lines between in order.
 """
 import dataclasses
 import json
@@ -119,7 +119,11 @@ def read_merges(path, token_to_id, vocab_path, header="optional"):
     lose the first merge and our ids would differ from the original pipeline's).
     """
     path = os.fspath(path)
-    lines = read_utf8_text(path, VocabError).split("\n")
+    text = read_utf8_text(path, VocabError)
+    lines = text.split("\n")
+    if header == "required" and text and not text.endswith("\n"):
+        raise VocabError(f"{path}, line {len(lines)}: the file does not end with a newline, so GluonNLP's "
+                         f"GPT2BPETokenizer would drop this last merge; add the newline")
     start = 0
     if lines and lines[0].startswith("#version"):
         start = 1

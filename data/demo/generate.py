@@ -25,7 +25,7 @@ NAMES = ["Anna", "Ben", "Carla", "David", "Emma", "Frank", "Grace", "Henry", "Ir
 
 def review(rng):
     positive = rng.random() < 0.5
-    negated = rng.random() < 0.25
+    negated = rng.random() < 0.1
     word = rng.choice(POSITIVE if positive != negated else NEGATIVE)
     text = f"{rng.choice(FILLERS)}{rng.choice(SUBJECTS)} is {'not ' if negated else ''}" \
            f"{rng.choice(INTENSIFIERS)}{word} ."

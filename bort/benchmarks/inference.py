@@ -1,0 +1,430 @@
+"""`scripts/benchmark.py inference`: CPU latency and throughput of Bort in this package's backends, the same
+weights in transformers + torch, and BERT-base / BERT-large shapes, all in one run on one machine.
+
+Timing: every (model, backend) of one input shape is timed round-robin — one call each per round, several
+rounds — so load from other processes on a shared machine falls on all of them alike; the best round is the
+reported time (the median is kept in the JSON). Weights are random (Normal(0.02)): speed does not depend on them.
+Achieved GFLOP/s count the encoder's matrix products (dense layers and attention), set against the float32 GEMM
+rate measured in the same run (numpy and MXNet, the better of the two).
+"""
+import dataclasses
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from ..cli import str2bool
+from ..errors import ConfigError
+
+ARCHITECTURES = {
+    # name: (num_layers, num_heads, hidden_size (FFN), units)
+    "bort": (4, 8, 768, 1024),
+    "bert-base": (12, 12, 3072, 768),
+    "bert-large": (24, 16, 4096, 1024),
+}
+# --quick: the same three models shrunk so the whole run takes seconds (checks the code path, not speed).
+QUICK_ARCHITECTURES = {"bort": (2, 4, 48, 64), "bert-base": (3, 4, 128, 64), "bert-large": (4, 4, 128, 96)}
+VOCAB_SIZE = 50265
+QUICK_VOCAB_SIZE = 300
+TORCH = "torch"
+MXNET_CHOICES = ("mxnet", "hybrid", "mkldnn", "int8", "onnxruntime", "onnxruntime-int8")
+PAPER_SPEEDUP = {"bert-base": 7.9, "bert-large": 20.0}
+
+
+def add_arguments(parser):
+    parser.add_argument("--quick", action="store_true",
+                        help="CI-size run: tiny models and shapes, one timed round (checks that everything runs)")
+    parser.add_argument("--backends", default="hybrid,mkldnn,int8,onnxruntime,onnxruntime-int8,torch",
+                        help="comma-separated backends for Bort: any of " + ", ".join(MXNET_CHOICES)
+                             + ", torch (transformers BertModel with the same weights) (default: %(default)s)")
+    parser.add_argument("--baseline_models", default="bert-base,bert-large",
+                        help="comma-separated reference models timed with --baseline_backends: bert-base, "
+                             "bert-large, or 'none' (default: %(default)s)")
+    parser.add_argument("--baseline_backends", default="mkldnn,torch",
+                        help="backends for the reference models (int8/onnxruntime are left out by default: their "
+                             "set-up on BERT-large takes minutes) (default: %(default)s)")
+    parser.add_argument("--shapes", default="1x128,8x128,32x128,1x512,8x512,32x512",
+                        help="comma-separated BATCHxLENGTH shapes for Bort (default: %(default)s)")
+    parser.add_argument("--baseline_shapes", default="1x128,8x128",
+                        help="shapes for the reference models; BERT-large at 32x512 alone would take minutes "
+                             "per call on 2 cores (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed rounds per shape (after one warm-up call each) (default: %(default)s)")
+    parser.add_argument("--max_seconds_per_cell", type=float, default=20.0,
+                        help="stop adding rounds for a shape once a single round of it took longer than this; at "
+                             "least one timed round always runs (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for every framework (default: all cores: os.cpu_count())")
+    parser.add_argument("--gemm_size", type=int, default=4096,
+                        help="n of the n x n x n float32 GEMM that measures the machine's rate (default: %(default)s)")
+    parser.add_argument("--calibration_batches", type=int, default=2,
+                        help="int8: batches of 8 random sequences of 128 tokens used for calibration "
+                             "(default: %(default)s)")
+    parser.add_argument("--check_outputs", type=str2bool, default=True,
+                        help="record each backend's largest difference from the MXNet float32 output "
+                             "(default: %(default)s)")
+
+
+@dataclasses.dataclass
+class Runner:
+    model: str
+    backend: str
+    config: object
+    call: object  # (ids, valid_length) -> sequence output
+    setup_seconds: float
+    note: str = ""
+
+
+def parse_shapes(text):
+    shapes = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            batch, length = (int(v) for v in item.lower().split("x"))
+        except ValueError:
+            raise ConfigError(f"shape {item!r} is not BATCHxLENGTH, e.g. 8x128") from None
+        if batch < 1 or length < 2:
+            raise ConfigError(f"shape {item!r}: batch must be >= 1 and length >= 2")
+        shapes.append((batch, length))
+    return shapes
+
+
+def _names(text, allowed, what):
+    names = [name.strip() for name in text.split(",") if name.strip() and name.strip() != "none"]
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise ConfigError(f"unknown {what} {unknown}; choose from {', '.join(allowed)}")
+    return names
+
+
+def encoder_flops(config, batch, length):
+    """Multiply-adds x 2 of the encoder's matrix products for one forward pass."""
+    units, ffn = config.units, config.hidden_size
+    dense = 2 * batch * length * (4 * units * units + 2 * units * ffn)
+    attention = 2 * 2 * batch * length * length * units  # Q K^T and weights x V
+    return config.num_layers * (dense + attention)
+
+
+def measure_gemm(size, rounds=3):
+    """float32 GEMM GFLOP/s of numpy and of MXNet on this machine: the practical peak the models are held to."""
+    import mxnet as mx
+
+    rng = np.random.RandomState(0)
+    a = rng.rand(size, size).astype(np.float32)
+    b = rng.rand(size, size).astype(np.float32)
+    a_nd, b_nd = mx.nd.array(a), mx.nd.array(b)
+    calls = {"numpy": lambda: a @ b, "mxnet": lambda: mx.nd.dot(a_nd, b_nd).wait_to_read()}
+    best = {name: float("inf") for name in calls}
+    for call in calls.values():
+        call()
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: 2.0 * size ** 3 / seconds / 1e9 for name, seconds in best.items()}
+
+
+def _random_batch(rng, vocab_size, batch, length):
+    # Ids above the special tokens, every row full-length: the benchmark times whole sequences.
+    ids = rng.randint(5, vocab_size, size=(batch, length)).astype(np.int32)
+    return ids, np.full((batch,), length, dtype=np.int32)
+
+
+class _Models:
+    """Builds each model's weights once (saved to a scratch .params file) and a runner per backend."""
+
+    def __init__(self, args, scratch, architectures, vocab_size, max_length):
+        self.args = args
+        self.scratch = scratch
+        self.architectures = architectures
+        self.vocab_size = vocab_size
+        self.max_length = max_length
+        self.params = {}
+        self.configs = {}
+
+    def config(self, model):
+        from ..config import get_config
+
+        if model not in self.configs:
+            layers, heads, ffn, units = self.architectures[model]
+            self.configs[model] = get_config(None, num_layers=layers, num_heads=heads, hidden_size=ffn, units=units,
+                                             max_length=self.max_length, vocab_size=self.vocab_size, dropout=0.0,
+                                             embed_dropout=0.0)
+        return self.configs[model]
+
+    def params_file(self, model):
+        import mxnet as mx
+
+        from ..model import BortModel
+        from ..params import save_parameters
+
+        if model not in self.params:
+            mx.random.seed(0)
+            net = BortModel(self.config(model), use_decoder=False)
+            net.initialize(mx.init.Normal(0.02))
+            path = os.path.join(self.scratch, f"{model}.params")
+            save_parameters(net, path)
+            self.params[model] = path
+        return self.params[model]
+
+    def fresh_model(self, model):
+        import mxnet as mx
+
+        from ..model import BortModel
+        from ..params import load_parameters
+
+        net = BortModel(self.config(model), use_decoder=False)
+        net.initialize(mx.init.Normal(0.02))
+        load_parameters(net, self.params_file(model))
+        return net
+
+    def runner(self, model, backend):
+        start = time.perf_counter()
+        note = ""
+        if backend == TORCH:
+            call = self._torch_call(model)
+            note = "transformers BertModel (sdpa attention), torch.inference_mode"
+        elif backend in ("onnxruntime", "onnxruntime-int8"):
+            call = self._onnx_call(model, backend)
+        else:
+            from ..inference.backends import make_backend
+
+            calibration = None
+            if backend == "int8":
+                rng = np.random.RandomState(1)
+                length = min(128, self.max_length)
+                calibration = [_random_batch(rng, self.vocab_size, 8, length)
+                               for _ in range(self.args.calibration_batches)]
+                note = f"calibrated ('naive') on {8 * len(calibration)} random sequences of {length} tokens"
+            call = make_backend(backend, self.fresh_model(model), calibration=calibration)
+        return Runner(model, backend, self.config(model), call, time.perf_counter() - start, note)
+
+    def _torch_call(self, model):
+        import torch
+
+        from ..export import hf
+        from ..export.source import open_source
+
+        torch.set_num_threads(self.args.threads)
+        directory = os.path.join(self.scratch, f"{model}_hf")
+        os.makedirs(directory, exist_ok=True)
+        source = open_source(self.params_file(model), num_heads=self.config(model).num_heads, with_mlm=False)
+        hf.write_hf(source, directory)
+        net, _ = hf.load_hf_model(directory)
+
+        def call(ids, valid_length):
+            mask = torch.from_numpy((np.arange(ids.shape[1])[None, :] < valid_length[:, None]).astype(np.int64))
+            with torch.inference_mode():
+                return net(input_ids=torch.from_numpy(ids.astype(np.int64)), attention_mask=mask
+                           ).last_hidden_state.numpy()
+
+        return call
+
+    def _onnx_call(self, model, backend):
+        from ..inference.backends import make_backend
+
+        try:
+            from ..export.commands import export
+        except ImportError as err:
+            raise ConfigError(f"the ONNX export (bort.export) is not available: {err}") from None
+        directory = os.path.join(self.scratch, f"{model}_onnx")
+        if not os.path.exists(directory):
+            export(self.params_file(model), "onnx", directory, num_heads=self.config(model).num_heads,
+                   lengths=(7, 32))
+        return make_backend(backend, self.fresh_model(model), onnx_path=os.path.join(directory, "model.onnx"),
+                            threads=self.args.threads)
+
+
+def _time_shape(runners, shape, args, vocab_size, reference_outputs):
+    """Round-robin timing of all runners on one shape; returns {(model, backend): seconds list}."""
+    rng = np.random.RandomState(shape[0] * 1000 + shape[1])
+    batches = {}
+    times = {}
+    for runner in runners:
+        if runner.model not in batches:
+            batches[runner.model] = _random_batch(rng, runner.config.vocab_size, *shape)
+        ids, valid_length = batches[runner.model]
+        output = runner.call(ids, valid_length)  # warm-up: builds graphs, allocates memory
+        if args.check_outputs:
+            reference_outputs.setdefault((runner.model, shape), {})[runner.backend] = output
+        times[(runner.model, runner.backend)] = []
+    for _ in range(args.rounds):
+        round_seconds = 0.0
+        for runner in runners:
+            ids, valid_length = batches[runner.model]
+            start = time.perf_counter()
+            runner.call(ids, valid_length)
+            elapsed = time.perf_counter() - start
+            times[(runner.model, runner.backend)].append(elapsed)
+            round_seconds += elapsed
+        if round_seconds > args.max_seconds_per_cell:
+            break
+    return times
+
+
+def _output_differences(outputs):
+    """Largest |difference| and cosine of each backend's output against the MXNet float32 reference."""
+    reference_name = next((name for name in ("hybrid", "mkldnn", "mxnet") if name in outputs), None)
+    if reference_name is None:
+        return {}
+    reference = outputs[reference_name].astype(np.float64)
+    result = {}
+    for name, output in outputs.items():
+        output = output.astype(np.float64)
+        cosine = float((output * reference).sum() / (np.linalg.norm(output) * np.linalg.norm(reference) + 1e-30))
+        result[name] = dict(reference=reference_name, max_abs_diff=float(np.abs(output - reference).max()),
+                            relative_error=float(np.linalg.norm(output - reference) / np.linalg.norm(reference)),
+                            cosine=cosine)
+    return result
+
+
+def run(args):
+    from ..inference.backends import set_thread_env
+
+    args.threads = args.threads or os.cpu_count() or 1
+    set_thread_env(args.threads)  # before MXNet is first imported by this process
+    if args.rounds < 1:
+        raise ConfigError(f"--rounds must be at least 1, got {args.rounds}")
+    if args.quick:
+        architectures, vocab_size, max_length = QUICK_ARCHITECTURES, QUICK_VOCAB_SIZE, 64
+        shapes, baseline_shapes = [(1, 16), (8, 32)], [(1, 16), (8, 32)]
+        gemm_size, args.rounds = min(args.gemm_size, 256), 1
+    else:
+        architectures, vocab_size, max_length = ARCHITECTURES, VOCAB_SIZE, 512
+        shapes, baseline_shapes = parse_shapes(args.shapes), parse_shapes(args.baseline_shapes)
+        gemm_size = args.gemm_size
+    too_long = [s for s in shapes + baseline_shapes if s[1] > max_length]
+    if too_long:
+        raise ConfigError(f"shapes {too_long} exceed the models' max_length {max_length}")
+    backends = _names(args.backends, MXNET_CHOICES + (TORCH,), "backend")
+    baseline_models = _names(args.baseline_models, ("bert-base", "bert-large"), "baseline model")
+    baseline_backends = _names(args.baseline_backends, MXNET_CHOICES + (TORCH,), "baseline backend")
+    wall = time.perf_counter()
+
+    import mxnet as mx
+
+    gemm = measure_gemm(gemm_size)
+    result = dict(threads=args.threads, cpu_count=os.cpu_count(), quick=bool(args.quick), mxnet=mx.__version__,
+                  gemm_size=gemm_size, gemm_gflops=gemm, unavailable={}, runs=[], setup_seconds={}, notes={},
+                  output_check={})
+    with tempfile.TemporaryDirectory(prefix="bort_bench_") as scratch:
+        models = _Models(args, scratch, architectures, vocab_size, max_length)
+        plan = [("bort", backend, shapes) for backend in backends]
+        plan += [(model, backend, baseline_shapes) for model in baseline_models for backend in baseline_backends]
+        runners = {}
+        for model, backend, _ in plan:
+            try:
+                runner = models.runner(model, backend)
+            except (ImportError, ConfigError) as err:
+                result["unavailable"][f"{model}/{backend}"] = str(err)
+                continue
+            runners[(model, backend)] = runner
+            result["setup_seconds"][f"{model}/{backend}"] = round(runner.setup_seconds, 2)
+            if runner.note:
+                result["notes"][f"{model}/{backend}"] = runner.note
+        all_shapes = sorted(set(shapes) | set(baseline_shapes), key=lambda s: (s[1], s[0]))
+        outputs = {}
+        for shape in all_shapes:
+            active = [runners[(m, b)] for m, b, model_shapes in plan if (m, b) in runners and shape in model_shapes]
+            times = _time_shape(active, shape, args, vocab_size, outputs)
+            for runner in active:
+                seconds = times[(runner.model, runner.backend)]
+                best = min(seconds)
+                flops = encoder_flops(runner.config, *shape)
+                result["runs"].append(dict(
+                    model=runner.model, backend=runner.backend, batch=shape[0], length=shape[1],
+                    seconds=best, median_seconds=float(np.median(seconds)), rounds=len(seconds),
+                    sequences_per_s=shape[0] / best, tokens_per_s=shape[0] * shape[1] / best,
+                    gflop=flops / 1e9, gflops=flops / best / 1e9,
+                    gemm_fraction=flops / best / 1e9 / max(gemm.values())))
+        for (model, shape), by_backend in outputs.items():
+            result["output_check"][f"{model} {shape[0]}x{shape[1]}"] = _output_differences(by_backend)
+    result["summary"] = summarize(result, architectures)
+    result["wall_seconds"] = round(time.perf_counter() - wall, 1)
+    print_report(result)
+    return result
+
+
+def _run_lookup(result):
+    return {(r["model"], r["backend"], r["batch"], r["length"]): r for r in result["runs"]}
+
+
+def summarize(result, architectures):
+    """The issue's goals as ratios measured in this run."""
+    from ..config import get_config
+
+    runs = _run_lookup(result)
+    summary = {}
+    bort_runs = [r for r in result["runs"] if r["model"] == "bort"]
+    package = [r for r in bort_runs if r["backend"] != TORCH]
+    for batch, length in sorted({(r["batch"], r["length"]) for r in bort_runs}):
+        cell = [r for r in package if (r["batch"], r["length"]) == (batch, length)]
+        if not cell:
+            continue
+        best = min(cell, key=lambda r: r["seconds"])
+        entry = dict(best_backend=best["backend"], best_seconds=best["seconds"],
+                     best_gemm_fraction=best["gemm_fraction"])
+        torch_run = runs.get(("bort", TORCH, batch, length))
+        if torch_run:
+            entry["speedup_vs_torch"] = torch_run["seconds"] / best["seconds"]
+        summary[f"bort {batch}x{length}"] = entry
+
+    def flop_ratio(model, length):
+        def cfg(name):
+            layers, heads, ffn, units = architectures[name]
+            return get_config(None, num_layers=layers, num_heads=heads, hidden_size=ffn, units=units, vocab_size=2)
+
+        return encoder_flops(cfg(model), 1, length) / encoder_flops(cfg("bort"), 1, length)
+
+    ratios = []
+    for (model, backend, batch, length), run in runs.items():
+        if model == "bort":
+            continue
+        bort_run = runs.get(("bort", backend, batch, length))
+        if bort_run:
+            ratios.append(dict(model=model, backend=backend, batch=batch, length=length,
+                               speed_ratio=run["seconds"] / bort_run["seconds"],
+                               flop_ratio=flop_ratio(model, length), paper_claim=PAPER_SPEEDUP.get(model)))
+    summary["bort_vs_bert"] = sorted(ratios, key=lambda r: (r["model"], r["backend"], r["length"], r["batch"]))
+    goal_cell = summary.get("bort 8x128")
+    if goal_cell:
+        summary["goal_1_3x_torch_at_8x128"] = goal_cell.get("speedup_vs_torch", 0) >= 1.3
+        summary["goal_70pct_gemm_at_8x128"] = goal_cell["best_gemm_fraction"] >= 0.7
+    base = [r for r in ratios if r["model"] == "bert-base" and r["length"] == 128 and r["backend"] != TORCH]
+    if base:
+        summary["goal_base_ratio_at_least_flop_ratio"] = all(r["speed_ratio"] >= r["flop_ratio"] for r in base)
+    return summary
+
+
+def print_report(result):
+    gemm = result["gemm_gflops"]
+    print(f"float32 GEMM {result['gemm_size']}^3: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gemm.items())
+          + f"; {result['threads']} threads on {result['cpu_count']} cores")
+    header = (f"{'model':11s} {'backend':17s} {'shape':>7s} {'ms':>9s} {'seq/s':>8s} {'tokens/s':>9s} "
+              f"{'GFLOP/s':>8s} {'%GEMM':>6s}")
+    print(header)
+    print("-" * len(header))
+    for r in sorted(result["runs"], key=lambda r: (r["length"], r["batch"], r["model"], r["seconds"])):
+        print(f"{r['model']:11s} {r['backend']:17s} {r['batch']:>3d}x{r['length']:<3d} {1000 * r['seconds']:9.1f} "
+              f"{r['sequences_per_s']:8.2f} {r['tokens_per_s']:9.0f} {r['gflops']:8.1f} "
+              f"{100 * r['gemm_fraction']:5.0f}%")
+    summary = result["summary"]
+    for key, entry in summary.items():
+        if key.startswith("bort ") and "speedup_vs_torch" in entry:
+            print(f"{key}: best backend {entry['best_backend']}, {entry['speedup_vs_torch']:.2f}x transformers+torch, "
+                  f"{100 * entry['best_gemm_fraction']:.0f}% of GEMM")
+    for ratio in summary.get("bort_vs_bert", []):
+        claim = f" (paper: {ratio['paper_claim']}x)" if ratio["paper_claim"] else ""
+        print(f"{ratio['model']}/bort {ratio['backend']} {ratio['batch']}x{ratio['length']}: "
+              f"{ratio['speed_ratio']:.2f}x slower, FLOP ratio {ratio['flop_ratio']:.2f}x{claim}")
+    for name, checks in result["output_check"].items():
+        for backend, check in checks.items():
+            if backend != check["reference"]:
+                print(f"output check {name} {backend} vs {check['reference']}: max |diff| "
+                      f"{check['max_abs_diff']:.2e}, cosine {check['cosine']:.6f}")
+    for name, why in result["unavailable"].items():
+        print(f"unavailable: {name}: {why}")
+    for key in ("goal_1_3x_torch_at_8x128", "goal_70pct_gemm_at_8x128", "goal_base_ratio_at_least_flop_ratio"):
+        if key in summary:
+            print(f"{key}: {'met' if summary[key] else 'NOT met'}")
