@@ -4,7 +4,9 @@ an already trained model S, while pruning the hyperparameter search space (docs/
 
 Every flag of finetune_bort.py is accepted and sets up the candidates (model shape, pretrained weights,
 tokenizer, optimizer, max_len, ...); --lr, --weight_decay, --warmup_ratio, --batch_size and --seed are taken
-from each hyperparameter set instead. Rerunning the same command resumes an interrupted run.
+from each hyperparameter set instead, and --budget replaces the schedule flags (--epochs, --ramp_up_epochs,
+--training_steps, --early_stop; checkpoint flags and --resume do not apply either). Rerunning the same command
+resumes an interrupted run from <output_dir>/state.json.
 
 Examples:
   agora.py --task_name RTE --data_dir ~/glue_data --pretrained_parameters model/bort.params \\

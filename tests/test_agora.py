@@ -450,3 +450,103 @@ def test_casting_of_every_head():
                              (multirc, Example("train", "x", label=(1, 0), options=(("p", "a"), ("p", None)))),
                              (stsb, Example("train", "y", "a", "b", label=2.5))):
         assert casting.from_json(json.loads(json.dumps(casting.to_json(example)))) == example
+
+
+# ------------------------------------------------------------------------------ real fine-tuning (bort.finetune)
+DEMO_GLUE = os.path.join(os.path.dirname(DEMO_VOCAB), "glue")
+
+
+def _demo_candidates(units=64):
+    from bort.agora.finetune_adapter import FinetuneCandidates
+    from bort.finetune.config import FinetuneConfig
+    from bort.tokenizer import BortTokenizer
+
+    config = FinetuneConfig(task_name="SST", data_dir=DEMO_GLUE, num_layers=1, num_heads=4, units=units,
+                            hidden_size=2 * units, model_max_length=32, max_len=32, dropout=0.1, init="xavier",
+                            weight_decay=0.0, dev_batch_size=100, predict=False, progress=False)
+    return FinetuneCandidates(config, tokenizer=BortTokenizer.from_directory(DEMO_VOCAB))
+
+
+def test_scarce_data_agora_beats_plain_finetuning_under_the_same_budget(tmp_path):
+    """The demo sentiment task (labels follow opinion words, flipped by "not"), tiny Bort classifiers trained from
+    scratch by bort.finetune's update step. S: one trained on 500 sentences. Candidates: 48 sentences. Agora
+    over 3 hyperparameter sets vs. plain fine-tuning of the same 3 sets with the same total budget."""
+    from bort.agora.baseline import grid_search
+    from bort.agora.casting import ModelLabeller
+    from bort.agora.text_points import TextPointGenerator
+
+    task = get_task("SST")
+    train_all, dev = task.read(DEMO_GLUE, "train"), task.read(DEMO_GLUE, "dev")[:100]
+    scarce, held_out, ample = train_all[:48], train_all[200:300], train_all[300:]
+    candidates = _demo_candidates()
+    casting = TaskCasting(task)
+    teacher = candidates.train({"lr": 1e-3, "batch_size": 32, "warmup": 0.1}, ample, 32 * 100, seed=0)
+    teacher_dev = casting.score(dev, candidates.predict(teacher, dev))
+    assert teacher_dev > 2 / 3  # "ok-ish"
+
+    space = [{"lr": 1e-3, "seed": 0, "batch_size": 32, "warmup": 0.1}, {"lr": 1e-3, "seed": 1, "batch_size": 32,
+             "warmup": 0.1}, {"lr": 5e-4, "seed": 0, "batch_size": 32, "warmup": 0.1}]
+    generator = TextPointGenerator(candidates.tokenizer, TokenEdits(candidates.tokenizer, max_drift=0.25))
+    result = run_agora(candidates, casting, generator, space, scarce, dev, str(tmp_path / "agora"),
+                       AgoraSettings(budget=32 * 40, points_per_mistake=4), labeller=ModelLabeller(candidates, teacher,
+                                                                                                   casting),
+                       progress=False)
+    baseline = grid_search(candidates, casting, space, scarce, dev, result.budget_spent)
+    assert baseline.budget_per_set * len(space) == result.budget_spent  # the same total training budget
+
+    agora_model = candidates.load(result.model_dir)
+    agora_dev = casting.score(dev, candidates.predict(agora_model, dev))
+    agora_held = casting.score(held_out, candidates.predict(agora_model, held_out))
+    baseline_held = casting.score(held_out, candidates.predict(baseline.model, held_out))
+    print(f"\nS dev {teacher_dev:.2f}; Agora dev {agora_dev:.2f} held-out {agora_held:.2f} ({result.trainings} "
+          f"trainings, train grew {len(scarce)} -> {result.train_size}); plain fine-tuning dev "
+          f"{baseline.best_score:.2f} held-out {baseline_held:.2f}")
+    assert agora_dev == result.best_score  # the saved model is the one selected
+    assert result.best_score > baseline.best_score + 0.05
+    assert agora_held > baseline_held
+
+
+def _load_script():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(DEMO_GLUE), "..", "..", "scripts", "agora.py")
+    spec = importlib.util.spec_from_file_location("agora_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_runs_end_to_end_resumes_and_refuses_changed_settings(tmp_path, capsys):
+    import mxnet as mx
+
+    from bort.model import get_bort_model
+    from bort.params import save_parameters
+
+    script = _load_script()
+    mx.random.seed(0)
+    mlm, _ = get_bort_model(None, vocab_size=858, num_layers=1, num_heads=4, units=16, hidden_size=32,
+                            max_length=32)
+    mlm_path = str(tmp_path / "mlm.params")
+    save_parameters(mlm, mlm_path)
+    out = str(tmp_path / "run")
+    argv = ["--task_name", "SST", "--data_dir", DEMO_GLUE, "--vocab", os.path.join(DEMO_VOCAB, "vocab.json"),
+            "--merges", os.path.join(DEMO_VOCAB, "merges.txt"), "--num_layers", "1", "--num_heads", "4",
+            "--units", "16", "--hidden_size", "32", "--model_max_length", "32", "--max_len", "32",
+            "--train_limit", "16", "--dev_limit", "20", "--seeds", "0,1", "--lrs", "1e-3", "--wds", "0",
+            "--warmups", "0.1", "--batch_sizes", "16", "--budget", "32", "--generator", "mixed",
+            "--mlm_parameters", mlm_path, "--max_drift", "0.5", "--output_dir", out, "--progress", "false",
+            "--compare_baseline", "true"]
+    assert script.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["trainings"] in (2, 3) and summary["budget_spent"] == 32 * summary["trainings"]
+    assert summary["baseline"]["budget_per_set"] == summary["budget_spent"] // 2
+    assert os.path.isfile(os.path.join(out, "best_model", "model.params"))
+    records = read_log(out)
+    assert records[-1]["event"] == "done" and records[0]["theta_before"] == 2
+    assert records[0]["points_generated"] > 0 and records[0]["train_size"] > 16
+    # The run is finished: the same command returns its result without training again.
+    assert script.main(argv[:-2] + ["--compare_baseline", "false"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["best_score"] == summary["best_score"] and again["trainings"] == summary["trainings"]
+    with pytest.raises(CheckpointError, match="settings"):
+        script.main(argv + ["--budget", "64"])  # the last occurrence of a flag wins

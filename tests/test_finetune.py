@@ -163,6 +163,14 @@ def test_only_inference_with_a_checkpoint_and_errors_for_another_tasks_head(tmp_
     with pytest.raises(ParamsError):
         finetune(tiny_config(tmp_path / "z", task_name="AX", data_dir=os.path.join(TEST_DATA, "glue"),
                              only_inference=True, model_parameters=rte["model_path"]))
+    mnli = finetune(tiny_config(tmp_path / "mnli", task_name="MNLI", data_dir=os.path.join(TEST_DATA, "glue"),
+                                predict=False))
+    ax = finetune(tiny_config(tmp_path / "ax", task_name="AX", data_dir=os.path.join(TEST_DATA, "glue"),
+                              only_inference=True, model_parameters=mnli["model_path"]))
+    assert sorted(ax["predictions"]) == ["AX.tsv", "MNLI-m.tsv", "MNLI-mm.tsv"]
+    rows = (tmp_path / "ax" / "out" / "AX.tsv").read_text().splitlines()
+    assert len(rows) == 1 + len(get_task("AX").read(os.path.join(TEST_DATA, "glue"), "test"))
+    assert {row.split("\t")[1] for row in rows[1:]} <= set(get_task("MNLI").labels)
 
 
 def test_constant_learning_rate_when_the_scheduler_is_switched_off(tmp_path):

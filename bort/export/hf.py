@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from ..errors import ConfigError, ParamsError
-from ..params import DECODER_PARAMETERS, LAYER_PARAMETERS, POSITION_WEIGHT, WORD_EMBED, release_parameter_names
+from ..params import LAYER_PARAMETERS, POSITION_WEIGHT, WORD_EMBED, release_parameter_names
 from .source import CLASSIFIER, ENCODER, MLM
 
 HF_BASE_PREFIX = "bert."
@@ -209,13 +209,14 @@ def from_hf_state_dict(config, state, path="HF model"):
     has_mlm = "cls.predictions.bias" in base
     has_classifier = f"{HF_CLASSIFIER}.weight" in base
     notes = []
-    table = name_table(num_layers, with_decoder=has_mlm and not has_classifier)
+    with_decoder = has_mlm and not has_classifier
+    table = name_table(num_layers, with_decoder=with_decoder)
     missing = [hf for _, hf in table if hf not in base]
     if missing:
         raise ParamsError(f"{path}: missing {', '.join(missing[:6])}"
                           + (f" and {len(missing) - 6} more" if len(missing) > 6 else ""))
     arrays = {bort: base[hf] for bort, hf in table}
-    if table[-1][0] in DECODER_PARAMETERS:
+    if with_decoder:
         tied = base.get("cls.predictions.decoder.weight")
         if tied is not None and not np.array_equal(tied, arrays[WORD_EMBED]):
             raise ParamsError(f"{path}: cls.predictions.decoder.weight differs from the word embedding; Bort ties them")
@@ -244,7 +245,8 @@ def from_hf_state_dict(config, state, path="HF model"):
         units = int(config["hidden_size"])
         if not (np.array_equal(base[f"{POOLER}.weight"], np.eye(units, dtype=base[f"{POOLER}.weight"].dtype))
                 and not np.any(base[f"{POOLER}.bias"])):
-            notes.append("the pooler was dropped: Bort has none (a fine-tuned head needs BertForSequenceClassification)")
+            notes.append("the pooler was dropped: Bort has none "
+                         "(a fine-tuned head needs BertForSequenceClassification)")
     eps = config.get("layer_norm_eps")
     if eps is not None and abs(float(eps) - 1e-5) > 1e-12:
         notes.append(f"layer_norm_eps is {eps}; build the Bort model with layer_norm_eps={eps} (get_config override)")

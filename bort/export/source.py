@@ -18,7 +18,7 @@ class BortSource:
     info: object  # bort.params.ParamsInfo
     config: BortConfig
     kind: str  # ENCODER, MLM or CLASSIFIER
-    head_names: tuple = ()  # classifier checkpoints: the two Dense layers' prefixes, e.g. ("classifier.1", "classifier.3")
+    head_names: tuple = ()  # classifier checkpoints: the two Dense layers, e.g. ("classifier.1", "classifier.3")
 
     def body(self):
         """name -> numpy array of the Bort model's own parameters (without the `bort.` prefix or the head)."""
@@ -46,7 +46,7 @@ class BortSource:
                                    dropout=head_dropout)
         else:
             model = BortModel(self.config, use_decoder=self.kind == MLM)
-        model.initialize(mx.init.Normal(0.02), ctx=ctx)
+        model.initialize(mx.init.Zero(), ctx=ctx)  # every value is then loaded from the file
         load_parameters(model, self.path, ctx=ctx, allow_missing_head=False)
         return model
 

@@ -3,13 +3,12 @@
 Ranks score disjoint batches of sequences and add their results into one table (an allreduce of
 zero-filled arrays), so every rank ends with the same scores at 1/N of the cost.
 """
+import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
 from .features import eval_batches, pad_rows
 from .heads import example_scores
-
-import mxnet as mx
 
 
 def score_split(model, encoded, pad_id, batch_size, ctx, dist):
