@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Distillation pretraining of Bort, as the release's run_pretraining_distillation.sh.
 #   ./run_pretrain.sh NUM_PROCS TRAIN_GLOB EVAL_GLOB [TEACHER_PARAMS] [extra flags for run_pretraining_distillation.py]
-#   ./run_pretrain.sh 1 TEST      smoke test on CPU: shards from data/sample_text.txt (tokenizer data/vocab), a small
+#   ./run_pretrain.sh 1 TEST      smoke test on CPU: shards from data/sample_text.txt (tokenizer data/demo/vocab), a small
 #   ./run_pretrain.sh 2 TEST      random Bort-shaped teacher, 4 steps of bort_4_8_768_1024; 2 = two Horovod workers.
 # NUM_PROCS > 1 launches `horovodrun -np NUM_PROCS -H localhost:NUM_PROCS --gloo`.
 # The full run uses the release's settings (RoBERTa-large teacher from TEACHER_PARAMS or GluonNLP's model cache,
@@ -28,20 +28,20 @@ if [[ "$TRAIN" == "TEST" ]]; then
   rm -rf "$TEST_DIR"
   mkdir -p "$TEST_DIR"
   $PY scripts/create_pretraining_data.py --input_file data/sample_text.txt --output_dir "$TEST_DIR/shards" \
-      --vocab data/vocab --dupe_factor 1 --num_workers 1 --num_outputs "$NUM_PROCS" --progress false
+      --vocab data/demo/vocab --dupe_factor 1 --num_workers 1 --num_outputs "$NUM_PROCS" --progress false
   # A small random teacher of the student's vocabulary stands in for RoBERTa-large (no download here).
   $PY - "$TEST_DIR/teacher.params" <<'PYEOF'
 import sys
 from bort.model import get_bort_model
 from bort.params import save_parameters
 from bort.tokenizer import BortTokenizer
-teacher, _ = get_bort_model(None, vocab_size=BortTokenizer.from_directory("data/vocab").vocab_size,
+teacher, _ = get_bort_model(None, vocab_size=BortTokenizer.from_directory("data/demo/vocab").vocab_size,
                             num_layers=2, num_heads=4, units=128, hidden_size=256)
 save_parameters(teacher, sys.argv[1])
 PYEOF
   TRAIN="$TEST_DIR/shards/*.npz"
   EVAL="$TEST_DIR/shards/*.npz"
-  ARGS=(--teacher_model bort --teacher_num_heads 4 --teacher_params "$TEST_DIR/teacher.params" --vocab data/vocab
+  ARGS=(--teacher_model bort --teacher_num_heads 4 --teacher_params "$TEST_DIR/teacher.params" --vocab data/demo/vocab
         --num_steps 4 --batch_size 2 --batch_size_eval 2 --log_interval 2 --ckpt_interval 2 --eval_interval 2
         --dtype float32 --device cpu --progress false --rank_digests true --ckpt_dir "$TEST_DIR/${MODEL}_model")
 else

@@ -121,9 +121,10 @@ class BortEncoder(HybridBlock):
         key_bias = None
         if valid_length is not None:
             # (B, L): 1 for real tokens, 0 for padding -> additive bias (B, 1, 1, L) on attention scores.
-            steps = F.contrib.arange_like(embedded, axis=1)
-            is_real = F.broadcast_lesser(F.reshape(steps, shape=(1, -1)),
-                                         F.reshape(F.cast(valid_length, dtype="float32"), shape=(-1, 1)))
+            # Built by SequenceMask on ones in the activations' dtype, so it also works in float16.
+            ones = F.ones_like(F.slice_axis(embedded, axis=2, begin=0, end=1))  # (B, L, 1)
+            is_real = F.SequenceMask(ones, sequence_length=F.cast(valid_length, dtype="float32"),
+                                     use_sequence_length=True, axis=1)
             key_bias = F.reshape((1 - is_real) * -1e4, shape=(0, 1, 1, -1))
         for cell in self.transformer_cells:
             x = cell(x, key_bias)

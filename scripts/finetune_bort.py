@@ -10,8 +10,6 @@ Examples:
 """
 import argparse
 import json
-import sys
-
 
 from bort.cli import run_main, str2bool
 from bort.errors import ConfigError
@@ -130,6 +128,8 @@ def build_parser():
                    "updates inside an epoch; 0: at epoch ends only (default %(default)s)")
     g.add_argument("--keep_checkpoints", type=int, default=d.keep_checkpoints, help="checkpoints kept for "
                    "--resume; 0 keeps all (default %(default)s)")
+    g.add_argument("--hybridize", type=str2bool, default=d.hybridize, help="run the model as a cached MXNet "
+                   "graph: faster, same results (default %(default)s)")
     g.add_argument("--progress", type=str2bool, default=d.progress, help="show a progress bar (default %(default)s)")
     return p
 

@@ -79,6 +79,8 @@ def build_parser():
                    "0 disables (default: %(default)s)")
     g.add_argument("--dtype", default=d.dtype, choices=("float32", "float16"), help="float16 (GPU only) uses dynamic "
                    "loss scaling and float32 master weights (default: %(default)s)")
+    g.add_argument("--dynamic_loss_scale", type=str2bool, default=None, help="dynamic loss scaling; default: on "
+                   "with float16 only")
     g.add_argument("--init_loss_scale", type=float, default=d.init_loss_scale, help="float16: first loss scale "
                    "(default: %(default)s)")
     g.add_argument("--loss_scale_window", type=int, default=d.loss_scale_window, help="float16: clean steps before "
@@ -133,7 +135,8 @@ def main(argv=None):
         max_predictions_per_seq=args.max_predictions_per_seq, dtype=args.dtype, device=args.device,
         horovod=args.horovod, seed=args.seed, log_interval=args.log_interval, eval_interval=args.eval_interval,
         max_eval_batches=args.max_eval_batches, ckpt_interval=args.ckpt_interval,
-        keep_checkpoints=args.keep_checkpoints, resume=args.resume, init_loss_scale=args.init_loss_scale,
+        keep_checkpoints=args.keep_checkpoints, resume=args.resume, dynamic_loss_scale=args.dynamic_loss_scale,
+        init_loss_scale=args.init_loss_scale,
         loss_scale_window=args.loss_scale_window, progress=args.progress, rank_digests=args.rank_digests)
     summary = pretrain(cfg)
     if summary["rank"] == 0:

@@ -255,6 +255,8 @@ def test_a_finished_or_foreign_run_is_not_overwritten(tmp_path):
     assert run_fake(tmp_path, again, space, settings) == first and again.calls == []
     with pytest.raises(CheckpointError, match="settings"):
         run_fake(tmp_path, FakeTrainer({0.1: 10, 0.2: 12}), space, AgoraSettings(budget=3, points_per_mistake=1))
+    with pytest.raises(CheckpointError, match="train"):
+        run_fake(tmp_path, FakeTrainer({0.1: 10, 0.2: 12}), space, settings, train=make_train(5))
     with pytest.raises(ConfigError, match="already holds"):
         run_agora(FakeTrainer({0.1: 10, 0.2: 12}), TaskCasting(SST), FakeGenerator(), space, make_train(),
                   make_dev(), str(tmp_path / "run"), settings, labeller=ConstantLabeller(), resume=False,

@@ -176,6 +176,13 @@ def test_hf_encoder_export_loads_clean_in_bertmodel_and_automodel(tmp_path):
         assert _valid_max_diff(hidden, expected["sequence_output"], batch["valid_length"]) < 1e-5
         # The identity pooler: pooler_output is tanh of the first token's vector.
         np.testing.assert_allclose(out.pooler_output.numpy(), np.tanh(hidden[:, 0]), atol=1e-6)
+    # Back to .params: the encoder's names only (no decoder), bit-identical, the filled-in pooler dropped silently.
+    _, _, notes = hf.hf_to_params(str(tmp_path / "enc"), str(tmp_path / "enc.params"))
+    assert notes == []
+    back, original = mx.nd.load(str(tmp_path / "enc.params")), mx.nd.load(_fixture("tiny_fp32.params"))
+    assert list(back) == release_parameter_names(2, with_decoder=False)
+    for name, value in back.items():
+        assert value.asnumpy().tobytes() == original[name].asnumpy().tobytes(), name
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
@@ -341,6 +348,27 @@ def test_bad_inputs_give_clear_errors_and_write_nothing(tmp_path, capsys):
         import_from_hf(str(tmp_path), str(tmp_path / "x.params"))
     with pytest.raises(ConfigError, match="already exists"):
         import_from_hf(str(existing), _fixture("tiny_fp32.params"))
+
+
+def test_from_hf_folds_a_token_type_row_and_refuses_other_models(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    export(_fixture("tiny_fp32.params"), "hf", str(tmp_path / "hf"), **TINY)
+    weights_path = str(tmp_path / "hf" / "model.safetensors")
+    weights = load_file(weights_path)
+    shift = np.linspace(-1, 1, 64, dtype=np.float32)
+    weights["bert.embeddings.token_type_embeddings.weight"] = shift[None, :]
+    save_file(weights, weights_path, metadata={"format": "pt"})
+    _, _, notes = hf.hf_to_params(str(tmp_path / "hf"), str(tmp_path / "folded.params"))
+    assert any("token-type row 0" in note for note in notes)
+    folded = mx.nd.load(str(tmp_path / "folded.params"))["encoder.position_weight"].asnumpy()
+    original = mx.nd.load(_fixture("tiny_fp32.params"))["encoder.position_weight"].asnumpy()
+    np.testing.assert_array_equal(folded, original + shift)
+
+    config_path = tmp_path / "hf" / "config.json"
+    config_path.write_text(json.dumps(dict(json.loads(config_path.read_text()), model_type="roberta")))
+    with pytest.raises(ParamsError, match="only BERT-type"):
+        hf.hf_to_params(str(tmp_path / "hf"), str(tmp_path / "other.params"))
 
 
 def test_vocabulary_of_another_size_is_refused_before_anything_is_written(tmp_path):

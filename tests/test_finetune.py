@@ -276,3 +276,18 @@ def test_help_explains_every_flag(capsys):
     for flag in ("--ramp_up_epochs", "--accumulate", "--early_stop", "--pair_layout", "--distributed", "--resume",
                  "--only_inference", "--model_parameters", "--spm_model", "--gluonnlp_vocab", "--checkpoint_steps"):
         assert flag in shown
+
+
+def test_early_stopping_after_epochs_without_a_better_dev_score(tmp_path):
+    # A learning rate too small to change any prediction: the dev score never improves after epoch 0.
+    result = finetune(tiny_config(tmp_path, **dict(WNLI, epochs=6, early_stop=2, use_scheduler=False, lr=1e-10)))
+    assert [h["epoch"] for h in result["history"]] == [0, 1, 2]
+    assert result["best_epoch"] == 0 and result["steps"] == 15
+
+
+def test_hybridized_and_imperative_training_agree(tmp_path):
+    settings = dict(WNLI, dropout=0.0, epochs=1)
+    graph = finetune(tiny_config(tmp_path / "graph", hybridize=True, **settings))
+    eager = finetune(tiny_config(tmp_path / "eager", hybridize=False, **settings))
+    a, b = model_weights(graph["model"]), model_weights(eager["model"])
+    assert all(np.allclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a)

@@ -26,7 +26,7 @@ from bort.pretraining.trainer import PretrainConfig, pretrain
 from bort.tokenizer import BortTokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VOCAB_DIR = os.path.join(REPO, "data", "vocab")
+VOCAB_DIR = os.path.join(REPO, "data", "demo", "vocab")
 SCRIPT = os.path.join(REPO, "scripts", "run_pretraining_distillation.py")
 TINY = dict(num_layers=1, num_heads=2, units=32, hidden_size=64, max_length=64)
 WORDS = ("river stone light quiet garden market winter letter number silver paper window orange "
@@ -425,3 +425,27 @@ def test_two_horovod_workers_stay_identical(tmp_path, shards, teacher_file):
     state = json.load(open(os.path.join(ckpt, "checkpoint-00000006", "state.json")))
     assert state["num_workers"] == 2 and len(state["data_positions"]) == 2
     assert any(e.get("eval_num_masks") for e in map(json.loads, open(os.path.join(ckpt, "train_log.jsonl"))))
+
+
+def test_dynamic_loss_scaler_skips_overflowing_steps_and_resumes_its_state(tmp_path, shards, teacher_file):
+    from bort.pretraining.loss_scaler import DynamicLossScaler
+
+    scaler = DynamicLossScaler(init_scale=8.0, window=2)
+    assert scaler.update(True) and scaler.scale == 4.0
+    assert not scaler.update(False) and not scaler.update(False) and scaler.scale == 8.0
+    copy = DynamicLossScaler()
+    copy.load_state_dict(scaler.state_dict())
+    assert copy.state_dict() == scaler.state_dict() == dict(scale=8.0, clean_steps=0, skipped_steps=1)
+    # The scaled path in float32 (float16 itself needs a GPU): a scale so large the gradient overflows is halved
+    # step by step, those steps change nothing, then training proceeds with unscaled gradients.
+    cfg = PretrainConfig(train_files=shards["paths"], ckpt_dir=str(tmp_path / "run"), model=None, model_overrides=TINY,
+                         teacher_model="bort", teacher_params=teacher_file, teacher_num_heads=2, num_steps=8,
+                         batch_size=8, log_interval=1, ckpt_interval=8, progress=False, dynamic_loss_scale=True,
+                         init_loss_scale=2.0 ** 131, loss_scale_window=1000)
+    summary = pretrain(cfg)
+    log = [json.loads(line) for line in open(tmp_path / "run" / "train_log.jsonl") if '"lr"' in line]
+    skipped = [r["skipped_steps"] for r in log]
+    assert skipped[0] >= 1 and skipped[-1] < 8 and log[-1]["loss_scale"] < 2.0 ** 131
+    assert np.isfinite(log[-1]["grad_norm"])
+    state = json.load(open(os.path.join(summary["checkpoint"], "state.json")))
+    assert state["loss_scaler"]["scale"] == log[-1]["loss_scale"]

@@ -15,6 +15,7 @@ A rerun with the same arguments resumes where the state says and gives the same 
 is deterministic. Dev labels never reach train: generators and S only see `task.without_label(example)`.
 """
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -77,9 +78,16 @@ class AgoraResult:
     log_path: str
 
 
-def _fingerprint(settings, search_space, train, dev):
+def _digest(task, examples):
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(json.dumps(task.to_json(example), sort_keys=True, default=str).encode("utf-8"))
+    return f"{len(examples)} examples, sha256 {digest.hexdigest()[:16]}"
+
+
+def _fingerprint(settings, search_space, task, train, dev):
     return {"settings": dataclasses.asdict(settings), "search_space": [hparams_key(h) for h in search_space],
-            "train_size": len(train), "dev_size": len(dev)}
+            "train": _digest(task, train), "dev": _digest(task, dev)}
 
 
 class _Run:
@@ -92,7 +100,7 @@ class _Run:
         self.state_path = os.path.join(self.out_dir, STATE_FILE)
         self.log_path = os.path.join(self.out_dir, LOG_FILE)
         self.progress = progress
-        self.fingerprint = _fingerprint(settings, self.search_space, self.train, self.dev)
+        self.fingerprint = _fingerprint(settings, self.search_space, task, self.train, self.dev)
 
     # ------------------------------------------------------------------------------------------ state
     def _new_state(self):

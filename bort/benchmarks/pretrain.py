@@ -3,15 +3,17 @@ processes) and of distillation training steps on CPU (tokens/s, real tokens with
 import os
 import tempfile
 
+from ..cli import str2bool
+
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_TEXT = os.path.join(_REPO, "data", "sample_text.txt")
-DEFAULT_VOCAB = os.path.join(_REPO, "data", "vocab")
+DEFAULT_VOCAB = os.path.join(_REPO, "data", "demo", "vocab")
 
 
 def add_arguments(parser):
     parser.add_argument("--text", default=DEFAULT_TEXT, help="corpus: one sentence per line, blank lines between "
                         "documents (default: the repository's data/sample_text.txt)")
-    parser.add_argument("--vocab", default=DEFAULT_VOCAB, help="tokenizer directory (default: data/vocab)")
+    parser.add_argument("--vocab", default=DEFAULT_VOCAB, help="tokenizer directory (default: data/demo/vocab, the small vocabulary of the demo data)")
     parser.add_argument("--repeat", type=int, default=200, help="copies of the corpus to process, for a workload long "
                         "enough to time (default: %(default)s)")
     parser.add_argument("--num_workers", type=int, default=2, help="worker processes for the second data-creation "
@@ -26,8 +28,8 @@ def add_arguments(parser):
     parser.add_argument("--batch_size", type=int, default=8, help="sequences per step (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps, after as many warm-up steps "
                         "(default: %(default)s)")
-    parser.add_argument("--train", type=int, default=1, help="1: also time training, 0: data creation only "
-                        "(default: %(default)s)")
+    parser.add_argument("--train", type=str2bool, default=True, help="also time training; false: data creation "
+                        "only (default: %(default)s)")
 
 
 def _data_creation(args, scratch, tokenizer):
@@ -85,4 +87,7 @@ def run(args):
                 args.vocab_size = tokenizer.vocab_size
             results.update(_training(args, scratch, shard))
     results["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
+    width = max(len(key) for key in results)
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value}")
     return results

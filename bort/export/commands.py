@@ -140,11 +140,14 @@ def _export_onnx(source, directory, lengths):
 def _export_symbol(source, directory, lengths):
     from .symbol import export_symbol, import_symbol, symbol_runner
 
-    export_symbol(source.build_model(), source.kind, source.config, directory)
+    model = source.build_model()
+    export_symbol(model, source.kind, source.config, directory)
+    # Back to imperative execution: the reference is the Gluon model itself, not the graph that was exported.
+    model.hybridize(active=False)
     batches = parity_batches(source.config.vocab_size, source.config.max_length, lengths)
-    return [run_parity(source.build_model(), source.kind, symbol_runner(import_symbol(directory, source.kind),
-                                                                        source.kind),
-                       batches, "MXNet symbol re-imported with SymbolBlock.imports", FLOAT32_BOUND["symbol"])]
+    block = import_symbol(directory, source.kind)
+    return [run_parity(model, source.kind, symbol_runner(block, source.kind), batches,
+                       "MXNet symbol re-imported with SymbolBlock.imports", FLOAT32_BOUND["symbol"])]
 
 
 def import_from_hf(directory, out, force=False):

@@ -134,4 +134,6 @@ def build_classifier(config, task, vocab_size, ctx):
     # Features are built from this tokenizer and checked once here, so the per-batch id check (a device sync)
     # can be skipped.
     bort.validate_inputs = False
+    if config.hybridize:
+        classifier.hybridize(static_alloc=True)
     return classifier

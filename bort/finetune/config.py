@@ -69,6 +69,7 @@ class FinetuneConfig:
     checkpoint_steps: int = 0  # also checkpoint every N updates within an epoch (0: per epoch only)
     keep_checkpoints: int = 2
     progress: bool = True
+    hybridize: bool = True  # run the model as a cached MXNet graph (faster; same results)
 
     def __post_init__(self):
         self.validate()

@@ -10,7 +10,7 @@ computes identically, then split across ranks, so N ranks see exactly the units 
 global batch; `global_batches` is the one place that decides the data order.
 """
 import dataclasses
-from typing import Any, List
+from typing import Any
 
 import numpy as np
 
@@ -25,13 +25,13 @@ class EncodedSplit:
     task: Any
     split: str
     examples: list
-    rows: List[List[List[int]]]  # rows[i][j]: ids of segment j of example i
+    rows: list  # rows[i][j]: int32 ids of segment j of example i
     labels: list  # Instances.label per example (None when unlabelled)
 
 
 @dataclasses.dataclass
 class Unit:
-    rows: List[List[int]]
+    rows: list  # int32 id arrays, one per sequence
     label: Any
     example: int
 
@@ -53,7 +53,8 @@ def encode_split(task, split, data_dir, tokenizer, max_len):
     flat = []
     for start in range(0, len(items), ENCODE_CHUNK):
         ids, lengths = tokenizer.encode_batch(items[start:start + ENCODE_CHUNK], max_length=max_len)
-        flat.extend(ids[row, :length].tolist() for row, length in enumerate(lengths))
+        # int32 arrays, not lists: a large task (MNLI, ReCoRD) holds millions of ids.
+        flat.extend(ids[row, :length].copy() for row, length in enumerate(lengths))
     rows, offset = [], 0
     for count in counts:
         rows.append(flat[offset:offset + count])

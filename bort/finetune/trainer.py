@@ -141,25 +141,7 @@ def finetune(config, on_update=None):
         if bar is not None:
             bar.close()
 
-        dev_results = {split: evaluate_split(model, encoded, tokenizer.pad_id, config.dev_batch_size, ctx, dist)[0]
-                       for split, encoded in devs.items()}
-        score = mean_main_metric(dev_results)
-        score = score if score == score else -math.inf  # a NaN metric (constant predictions) never wins
-        state.history.append(dict(epoch=state.epoch, step=state.step, dev=dev_results))
-        for split, metrics in dev_results.items():
-            logger.log(event="dev", epoch=state.epoch, step=state.step, split=split, metrics=metrics)
-            _say(dist, f"[{train_task.name} epoch {state.epoch}] {split}: " +
-                 ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-        if score > state.best_score or state.best_epoch < 0:
-            state.best_score, state.best_epoch = score, state.epoch
-            state.epochs_without_improvement = 0
-            best_weights = _copy_weights(model)
-            if dist.is_main:
-                path = best_model_path(config.output_dir, train_task)
-                save_parameters(model, path)
-                write_head_info(path, train_task, model.bort.config)
-        else:
-            state.epochs_without_improvement += 1
+        best_weights = end_of_epoch(model, devs, tokenizer, config, ctx, dist, state, train_task, logger) or best_weights
         state.epoch += 1
         state.update_in_epoch = 0
         _checkpoint(dist, checkpoints, model, trainer, state, config, train_task)
@@ -175,6 +157,28 @@ def finetune(config, on_update=None):
         result["predictions"] = write_test_predictions(model, task, tokenizer, config, ctx, dist, logger)
     logger.log(event="end", steps=state.step)
     return result
+
+
+def end_of_epoch(model, devs, tokenizer, config, ctx, dist, state, task, logger):
+    """Dev metrics; if the score (main metric averaged over dev splits, B16 fixed) is the best so far, save
+    the model and return a copy of its weights; else count an epoch without improvement."""
+    dev_results = {split: evaluate_split(model, encoded, tokenizer.pad_id, config.dev_batch_size, ctx, dist)[0]
+                   for split, encoded in devs.items()}
+    state.history.append(dict(epoch=state.epoch, step=state.step, dev=dev_results))
+    for split, metrics in dev_results.items():
+        logger.log(event="dev", epoch=state.epoch, step=state.step, split=split, metrics=metrics)
+        _say(dist, f"[{task.name} epoch {state.epoch}] {split}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    score = mean_main_metric(dev_results)
+    score = score if score == score else -math.inf  # a NaN metric (constant predictions) never wins
+    if score <= state.best_score and state.best_epoch >= 0:
+        state.epochs_without_improvement += 1
+        return None
+    state.best_score, state.best_epoch, state.epochs_without_improvement = score, state.epoch, 0
+    if dist.is_main:
+        path = best_model_path(config.output_dir, task)
+        save_parameters(model, path)
+        write_head_info(path, task, model.bort.config)
+    return _copy_weights(model)
 
 
 def train_step(model, trainer, params, micro_batches, head, pad_id, lr, config, dist, ctx, step, use_amp):

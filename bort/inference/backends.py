@@ -162,7 +162,7 @@ class QuantizedBackend(Backend):
 class OnnxRuntimeBackend(Backend):
     """An exported ONNX encoder run by onnxruntime on CPU (optionally with dynamically quantized weights)."""
 
-    def __init__(self, config, onnx_path, threads=None, quantize=False):
+    def __init__(self, config, onnx_path, threads=None, quantize=False, memory_arena=True):
         super().__init__(config)
         import onnxruntime
 
@@ -181,6 +181,7 @@ class OnnxRuntimeBackend(Backend):
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.enable_cpu_mem_arena = memory_arena
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -202,16 +203,19 @@ class OnnxRuntimeBackend(Backend):
         return np.where(mask[:, :, None], sequence, 0).astype(np.float32, copy=False)
 
 
-def make_backend(name, model=None, onnx_path=None, calibration=None, calib_mode="naive", threads=None):
+def make_backend(name, model=None, onnx_path=None, calibration=None, calib_mode="naive", threads=None,
+                 memory_arena=True):
     """Build backend `name` (one of BACKENDS) for the encoder of `model` (a `BortModel`).
 
     MXNet backends take over `model` (they hybridize it); pass each its own model. ONNX backends need
-    `onnx_path` and use `model` only for its config; int8 needs `calibration` batches.
+    `onnx_path` and use `model` only for its config; int8 needs `calibration` batches. memory_arena=False
+    makes onnxruntime free large buffers after each call (lower peak memory, slightly slower).
     """
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     if name in ONNX_BACKENDS:
-        return OnnxRuntimeBackend(model.config, onnx_path, threads=threads, quantize=name == "onnxruntime-int8")
+        return OnnxRuntimeBackend(model.config, onnx_path, threads=threads, quantize=name == "onnxruntime-int8",
+                                  memory_arena=memory_arena)
     if name == "int8":
         return QuantizedBackend(model, calibration, calib_mode)
     return MXNetBackend(model, name)

@@ -76,6 +76,7 @@ class PretrainConfig:
     ckpt_interval: int = 1000
     keep_checkpoints: int = 3
     resume: bool = False
+    dynamic_loss_scale: Optional[bool] = None  # None: on for float16 only
     init_loss_scale: float = 2.0 ** 15
     loss_scale_window: int = 2000
     progress: bool = True
@@ -246,8 +247,8 @@ def pretrain(cfg: PretrainConfig):
     trainer = make_trainer(student, cfg.optimizer, cfg.lr, cfg.epsilon, cfg.weight_decay,
                            multi_precision=cfg.dtype == "float16")
     schedule = WarmupLinearSchedule(cfg.lr, cfg.num_steps, cfg.warmup_ratio, min_lr=0.0)
-    scaler = (DynamicLossScaler(cfg.init_loss_scale, window=cfg.loss_scale_window) if cfg.dtype == "float16"
-              else NoLossScaler())
+    scaling = cfg.dtype == "float16" if cfg.dynamic_loss_scale is None else cfg.dynamic_loss_scale
+    scaler = DynamicLossScaler(cfg.init_loss_scale, window=cfg.loss_scale_window) if scaling else NoLossScaler()
     train_data, eval_data = _build_data(cfg, dist, vocab_size, specials, student.config.max_length)
     logger = JsonlLogger(os.path.join(cfg.ckpt_dir, "train_log.jsonl"), enabled=dist.is_main)
 

@@ -1,5 +1,5 @@
 """Regenerates the bundled demo data (already committed; run only to change it):
-    .venv/bin/python data/demo/generate.py && .venv/bin/python scripts/train_vocab.py ...  (see README.md here)
+    .venv/bin/python data/demo/generate.py   (the vocabulary in vocab/ was trained once; see README.md here)
 
 - glue/SST-2: a made-up sentiment task in GLUE's SST-2 format: a review sentence whose label follows
   the polarity of its opinion words (flipped by "not"). Learnable from scratch in a minute on a CPU.
