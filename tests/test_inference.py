@@ -375,19 +375,37 @@ def test_benchmark_inference_quick_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     completed = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "scripts", "benchmark.py"), "inference", "--quick",
-         "--backends", "hybrid,mkldnn,torch", "--baseline_models", "bert-base", "--baseline_backends", "hybrid",
+         "--backends", "hybrid,mkldnn", "--baseline_models", "bert-base", "--baseline_backends", "hybrid",
          "--output", str(out)],
         capture_output=True, text=True, cwd=str(tmp_path), timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     cells = {(r["model"], r["backend"], r["batch"], r["length"]) for r in result["runs"]}
-    assert ("bort", "torch", 8, 32) in cells and ("bert-base", "hybrid", 1, 16) in cells
+    assert ("bort", "mkldnn", 8, 32) in cells and ("bert-base", "hybrid", 1, 16) in cells
     assert all(r["seconds"] > 0 and r["gflops"] > 0 for r in result["runs"])
     assert set(result["gemm_gflops"]) == {"numpy", "mxnet"}
-    assert result["output_check"]["bort 8x32"]["torch"]["max_abs_diff"] < 1e-4
+    assert result["output_check"]["bort 8x32"]["mkldnn"]["max_abs_diff"] < 1e-5
+    assert result["bucketing"]["seconds"]["sorted_by_length"] > 0
     assert "bort 8x32" in result["summary"] and result["summary"]["bort_vs_bert"]
     assert "goal_1_3x_torch_at_8x128" not in result["summary"]  # no 8x128 cell in a quick run
     assert "tokens/s" in completed.stdout
+
+
+def test_benchmark_torch_runner_has_the_same_weights(tmp_path, onnx_file):
+    """transformers + torch on the Bort weights computes what the MXNet backend computes (the benchmark's
+    comparison is like for like). onnx_file: torch is already imported by then."""
+    import argparse
+
+    from bort.benchmarks.inference import QUICK_ARCHITECTURES, _Models, _random_batch
+
+    args = argparse.Namespace(threads=1, calibration_batches=1)
+    models = _Models(args, str(tmp_path), QUICK_ARCHITECTURES, 300, 64)
+    ids, valid_length = _random_batch(np.random.RandomState(0), 300, 3, 20)
+    valid_length[1:] = [7, 1]
+    ids[np.arange(20)[None, :] >= valid_length[:, None]] = PAD_ID
+    torch_out = models.runner("bort", "torch").call(ids, valid_length)
+    mxnet_out = models.runner("bort", "hybrid").call(ids, valid_length)
+    assert np.abs((torch_out - mxnet_out) * _valid_mask(ids, valid_length)).max() < 1e-5
 
 
 def test_benchmark_dispatcher_lists_benchmarks_and_rejects_bad_shapes(tmp_path):

@@ -64,7 +64,9 @@ def export_onnx(model, kind, path, opset=OPSET):
         warnings.simplefilter("ignore")
         torch.onnx.export(_wrapper(model, kind), example, path, input_names=list(INPUT_NAMES),
                           output_names=list(names), dynamic_axes=dynamic, opset_version=opset, dynamo=False,
-                          do_constant_folding=True)
+                          # Folding would store the tied MLM output matrix a second time, transposed (+200 MB
+                          # at full size); onnxruntime folds it in memory when it opens the session anyway.
+                          do_constant_folding=False)
     return path
 
 
