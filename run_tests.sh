@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 scripts/setup_env.sh
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" MXNET_ENGINE_TYPE="${MXNET_ENGINE_TYPE:-ThreadedEnginePerDevice}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MXNET_ENGINE_TYPE="${MXNET_ENGINE_TYPE:-ThreadedEnginePerDevice}"
 exec .venv/bin/python -m pytest "${@:-tests}" -q -p no:cacheprovider
