@@ -10,17 +10,18 @@
 #
 # Environment: DATA_DIR (task files; default $BORT_DATA), MODEL_DIR (bort.params, vocab.json, merges.txt;
 # default model), LABELLER (S: a classifier fine-tuned on TASK; without it each round's best candidate labels
-# its own points), OUT (default agora_output/<TASK>). Rerunning the same command resumes an interrupted run.
+# its own points), OUT (default runs/agora/<TASK>). Rerunning the same command resumes an interrupted run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 TASK="${1:?usage: ./run_agora.sh DEMO | TASK [agora.py flags]}"
 shift
 scripts/setup_env.sh
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 PY=.venv/bin/python
 
 if [[ "$TASK" == "DEMO" ]]; then
-  OUT="${OUT:-agora_output/DEMO}"
+  # The demo's tiny models are bound by per-operator overhead: extra OpenMP threads only add contention.
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+  OUT="${OUT:-runs/agora/DEMO}"
   DEMO_FLAGS=(--task_name SST --data_dir data/demo/glue --vocab data/demo/vocab/vocab.json
               --merges data/demo/vocab/merges.txt --num_layers 1 --num_heads 4 --units 64 --hidden_size 128
               --model_max_length 32 --max_len 32 --init xavier --dev_batch_size 100 --predict false)
@@ -36,8 +37,9 @@ if [[ "$TASK" == "DEMO" ]]; then
     --compare_baseline true --progress false "$@"
 fi
 
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 MODEL_DIR="${MODEL_DIR:-model}"
-ARGS=(--task_name "$TASK" --output_dir "${OUT:-agora_output/$TASK}")
+ARGS=(--task_name "$TASK" --output_dir "${OUT:-runs/agora/$TASK}")
 [[ -n "${DATA_DIR:-}" ]] && ARGS+=(--data_dir "$DATA_DIR")
 [[ -f "$MODEL_DIR/bort.params" ]] && ARGS+=(--pretrained_parameters "$MODEL_DIR/bort.params")
 [[ -f "$MODEL_DIR/vocab.json" ]] && ARGS+=(--vocab "$MODEL_DIR/vocab.json" --merges "$MODEL_DIR/merges.txt")

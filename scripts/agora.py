@@ -45,7 +45,7 @@ def build_parser():
 
     p = build_finetune_parser()
     p.description = __doc__
-    p.set_defaults(output_dir="./agora_output", predict=False)
+    p.set_defaults(output_dir="./runs/agora", predict=False)
     g = p.add_argument_group("Agora: search space (default: the release's grid, 480 sets)")
     g.add_argument("--grid", help="JSON file: a grid {\"lr\": [...], \"seed\": [...], ...} or a list of sets "
                    "[{\"lr\": 1e-05, \"seed\": 0}, ...]; names: seed, lr, wd, warmup, batch_size")

@@ -321,6 +321,15 @@ def test_bad_inputs_give_clear_errors_and_write_nothing(tmp_path, capsys):
     with pytest.raises(VocabError):
         export(_fixture("tiny_fp32.params"), "hf", str(tmp_path / "b"), vocab=str(tmp_path / "missing.json"),
                merges=str(tmp_path / "missing.txt"), **TINY)
+    (tmp_path / "garbled.json").write_bytes(b"\xff\xfe not a vocabulary")
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    with pytest.raises(VocabError, match="garbled.json"):
+        export(_fixture("tiny_fp32.params"), "hf", str(tmp_path / "b"), vocab=str(tmp_path / "garbled.json"),
+               merges=str(tmp_path / "merges.txt"), **TINY)
+    truncated = tmp_path / "truncated.params"
+    truncated.write_bytes(open(_fixture("tiny_fp32.params"), "rb").read()[:5000])
+    with pytest.raises(ParamsError, match="truncated.params"):
+        export(str(truncated), "symbol", str(tmp_path / "b"), **TINY)
     with pytest.raises(ConfigError, match="--vocab and --merges go together"):
         export(_fixture("tiny_fp32.params"), "hf", str(tmp_path / "b"), vocab=str(tmp_path / "x.json"), **TINY)
     with pytest.raises(ConfigError, match="float16 is for --format hf"):

@@ -62,6 +62,10 @@ _FIXED_NAMES = {
 }
 
 
+def _listed(names, limit=6):
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _layer_name(parameter):
     module, leaf = parameter.rsplit(".", 1)
     return f"{_LAYER_MODULES[module]}.{_LEAVES[leaf]}"
@@ -113,8 +117,7 @@ def to_hf_state_dict(source, dtype="float32"):
     table = name_table(config.num_layers, with_decoder=kind == MLM)
     missing = [bort for bort, _ in table if bort not in body]
     if missing:
-        raise ParamsError(f"{source.path}: missing {', '.join(missing[:6])}"
-                          + (f" and {len(missing) - 6} more" if len(missing) > 6 else ""))
+        raise ParamsError(f"{source.path}: missing {_listed(missing)}")
     if kind == MLM and TIED_DECODER_WEIGHT in body and not np.array_equal(body[TIED_DECODER_WEIGHT], body[WORD_EMBED]):
         raise ParamsError(f"{source.path}: {TIED_DECODER_WEIGHT} differs from {WORD_EMBED}; Bort and HF BERT tie "
                           "the MLM output layer to the word embedding, so this file cannot be represented")
@@ -211,13 +214,15 @@ def from_hf_state_dict(config, state, path="HF model"):
     notes = []
     with_decoder = has_mlm and not has_classifier
     table = name_table(num_layers, with_decoder=with_decoder)
-    missing = [hf for _, hf in table if hf not in base]
+    head = [f"{POOLER}.weight", f"{POOLER}.bias", f"{HF_CLASSIFIER}.bias"] if has_classifier else []
+    missing = [hf for _, hf in table if hf not in base] + [name for name in head if name not in base]
     if missing:
-        raise ParamsError(f"{path}: missing {', '.join(missing[:6])}"
-                          + (f" and {len(missing) - 6} more" if len(missing) > 6 else ""))
+        raise ParamsError(f"{path}: missing {_listed(missing)}")
     arrays = {bort: base[hf] for bort, hf in table}
+    used = {hf for _, hf in table} | set(head) | {f"{HF_CLASSIFIER}.weight", TOKEN_TYPE}
     if with_decoder:
         tied = base.get("cls.predictions.decoder.weight")
+        used |= {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}
         if tied is not None and not np.array_equal(tied, arrays[WORD_EMBED]):
             raise ParamsError(f"{path}: cls.predictions.decoder.weight differs from the word embedding; Bort ties them")
         ordered = {}
@@ -225,6 +230,7 @@ def from_hf_state_dict(config, state, path="HF model"):
             ordered[name] = arrays[WORD_EMBED] if name == TIED_DECODER_WEIGHT else arrays[name]
         arrays = ordered
     elif has_mlm:
+        used |= {name for name in base if name.startswith("cls.predictions.")}
         notes.append("the MLM head (cls.*) was dropped: a fine-tuned classifier checkpoint carries only its head")
     token_type = base.get(TOKEN_TYPE)
     if token_type is not None:
@@ -242,11 +248,15 @@ def from_hf_state_dict(config, state, path="HF model"):
                        "classifier.3.weight": base[f"{HF_CLASSIFIER}.weight"],
                        "classifier.3.bias": base[f"{HF_CLASSIFIER}.bias"]})
     elif f"{POOLER}.weight" in base:
+        used |= {f"{POOLER}.weight", f"{POOLER}.bias"}
         units = int(config["hidden_size"])
         if not (np.array_equal(base[f"{POOLER}.weight"], np.eye(units, dtype=base[f"{POOLER}.weight"].dtype))
                 and not np.any(base[f"{POOLER}.bias"])):
             notes.append("the pooler was dropped: Bort has none "
                          "(a fine-tuned head needs BertForSequenceClassification)")
+    unused = sorted(set(base) - used)
+    if unused:
+        notes.append(f"not converted (no counterpart in Bort): {_listed(unused)}")
     eps = config.get("layer_norm_eps")
     if eps is not None and abs(float(eps) - 1e-5) > 1e-12:
         notes.append(f"layer_norm_eps is {eps}; build the Bort model with layer_norm_eps={eps} (get_config override)")
