@@ -41,6 +41,7 @@ def comma_list(kind):
 
 def build_parser():
     from bort.agora.grid import RELEASE_GRID
+    from bort.agora.text_points import GENERATORS
     from bort.agora.token_edits import EDIT_OPERATIONS
 
     p = build_finetune_parser()
@@ -76,7 +77,7 @@ def build_parser():
                    "on the original training set with the same total budget and report the best (default "
                    "%(default)s)")
     g = p.add_argument_group("Agora: data generation (f) and labelling (S)")
-    g.add_argument("--generator", choices=("edits", "mlm", "mixed"), default="edits", help="token edits, MLM "
+    g.add_argument("--generator", choices=GENERATORS, default="edits", help="token edits, MLM "
                    "refill (needs --mlm_parameters), or half and half (default %(default)s)")
     g.add_argument("--max_drift", type=float, default=0.2, help="largest fraction of a text's tokens a generated "
                    "point may change (default %(default)s)")
@@ -106,30 +107,15 @@ def _search_space(args):
 
 
 def _generator(args, candidates):
-    from bort.agora.text_points import TextPointGenerator
-    from bort.agora.token_edits import MixedPerturbation, TokenEdits
+    from bort.agora.text_points import build_text_generator
 
-    tokenizer = candidates.tokenizer
-    perturbations = []
-    if args.generator in ("edits", "mixed"):
-        perturbations.append(TokenEdits(tokenizer, args.max_drift, args.edit_operations))
-    if args.generator in ("mlm", "mixed"):
-        if not args.mlm_parameters:
-            raise ConfigError(f"--generator {args.generator} needs --mlm_parameters (a Bort with its MLM decoder)")
-        from bort.agora.mlm_perturbation import MLMPerturbation
-        from bort.model import get_bort_model
-        from bort.params import inspect_params
-        # The file decides the shape; heads come from the flags (a file cannot tell them).
-        shape = inspect_params(args.mlm_parameters).config_overrides()
-        shape.pop("vocab_size", None)
-        if candidates.config.num_heads:
-            shape["num_heads"] = candidates.config.num_heads
-        mlm, _ = get_bort_model(candidates.config.model, vocab=tokenizer, params_path=args.mlm_parameters,
-                                use_decoder=True, ctx=candidates.ctx, **shape)
-        perturbations.append(MLMPerturbation(mlm, tokenizer, args.max_drift, args.mlm_temperature, args.mlm_top_k,
-                                             ctx=candidates.ctx))
-    perturbation = perturbations[0] if len(perturbations) == 1 else MixedPerturbation(perturbations)
-    return TextPointGenerator(tokenizer, perturbation)
+    mlm = None
+    if args.mlm_parameters and args.generator != "edits":
+        from bort.agora.mlm_perturbation import load_mlm
+        mlm = load_mlm(args.mlm_parameters, candidates.tokenizer, candidates.config.model, candidates.config.num_heads,
+                       candidates.ctx)
+    return build_text_generator(candidates.tokenizer, args.generator, args.max_drift, args.edit_operations, mlm,
+                                args.mlm_temperature, args.mlm_top_k, candidates.ctx)
 
 
 def main(argv=None):
@@ -145,17 +131,12 @@ def main(argv=None):
 
     from bort.agora.baseline import grid_search
     from bort.agora.casting import TaskCasting
-    from bort.agora.finetune_adapter import FinetuneCandidates, load_labeller
+    from bort.agora.finetune_adapter import FinetuneCandidates, load_labeller, read_train_and_dev
     from bort.agora.loop import AgoraSettings, run_agora
+
     candidates = FinetuneCandidates(config, progress=config.progress)
     task = candidates.task
-    train = task.read(config.data_dir, "train")[:args.train_limit]
-    dev_splits = task.dev_splits
-    if not dev_splits:
-        raise ConfigError(f"{task.name} has no dev split; Agora needs one")
-    if len(dev_splits) > 1:
-        print(f"note: {task.name} has dev splits {dev_splits}; Agora uses {dev_splits[0]}", file=sys.stderr)
-    dev = task.read(config.data_dir, dev_splits[0])[:args.dev_limit]
+    train, dev = read_train_and_dev(task, config.data_dir, args.train_limit, args.dev_limit)
     casting = TaskCasting(task, args.regression_threshold, train)
     labeller = None
     if args.labeller_parameters:

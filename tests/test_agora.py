@@ -384,11 +384,10 @@ def test_mlm_perturbation_samples_from_the_model():
     for new in outputs:
         refilled = [b for a, b in zip([5, 6, 7, 8, 9, 10, 11, 12], new) if a != b]
         assert refilled and set(refilled) == {33}
+    from bort.model import get_bort_model
+    headless, _ = get_bort_model(None, vocab_size=40, num_layers=1, num_heads=2, units=16, hidden_size=32,
+                                 max_length=16, use_decoder=False)
     with pytest.raises(ConfigError, match="decoder"):
-        import mxnet as mx  # noqa: F401
-        from bort.model import get_bort_model
-        headless, _ = get_bort_model(None, vocab_size=40, num_layers=1, num_heads=2, units=16, hidden_size=32,
-                                     max_length=16, use_decoder=False)
         MLMPerturbation(headless, VOCAB)
 
 
@@ -405,6 +404,9 @@ def test_text_points_perturb_each_distinct_text_once():
     copa = Example(split="dev", idx=3, text_a="", options=((premise, "the story is clever ."),
                                                            (premise, "the plot is messy .")), option_keys=(0, 1))
     pair = Example(split="dev", idx=4, text_a="the ending is superb .", text_b="the dialogue is weak .")
+    from bort.agora.text_points import build_text_generator
+    with pytest.raises(ConfigError, match="masked language model"):
+        build_text_generator(tokenizer, "mixed")
     points = generator.generate([copa, pair], 3, np.random.default_rng(0))
     assert sorted(i for i, _ in points) == [0, 0, 0, 1, 1, 1]
     for source_index, point in points:
@@ -467,6 +469,28 @@ def _demo_candidates(units=64):
                             hidden_size=2 * units, model_max_length=32, max_len=32, dropout=0.1, init="xavier",
                             weight_decay=0.0, dev_batch_size=100, predict=False, progress=False)
     return FinetuneCandidates(config, tokenizer=BortTokenizer.from_directory(DEMO_VOCAB))
+
+
+def test_finetune_candidates_are_deterministic_and_round_trip(tmp_path):
+    # A resumed Agora run equals an uninterrupted one only if training the same set twice gives the same model.
+    candidates = _demo_candidates(units=16)
+    train, dev = get_task("SST").read(DEMO_GLUE, "train")[:40], get_task("SST").read(DEMO_GLUE, "dev")[:30]
+    hparams = {"lr": 1e-3, "seed": 3, "batch_size": 8, "warmup": 0.2, "wd": 0.01}
+    first, second = (candidates.train(hparams, train, 48, seed=3) for _ in range(2))
+    weights = [{name: p.data().asnumpy() for name, p in m._collect_params_with_prefix().items()} for m in (first, second)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(np.array_equal(weights[0][name], weights[1][name]) for name in weights[0])
+    other = candidates.train(hparams, train, 48, seed=4)
+    assert not all(np.array_equal(weights[0][name], p.data().asnumpy())
+                   for name, p in other._collect_params_with_prefix().items())
+    candidates.save(first, str(tmp_path))
+    reloaded = candidates.load(str(tmp_path))
+    assert candidates.predict(reloaded, dev) == candidates.predict(first, dev)
+    # The set's values reach the fine-tuning settings (and an unknown name is refused).
+    config = candidates.hparams_config(hparams, seed=3)
+    assert (config.lr, config.seed, config.batch_size, config.warmup_ratio, config.weight_decay) == (1e-3, 3, 8, 0.2, 0.01)
+    with pytest.raises(ConfigError, match="momentum"):
+        candidates.hparams_config({"momentum": 0.9}, seed=0)
 
 
 def test_scarce_data_agora_beats_plain_finetuning_under_the_same_budget(tmp_path):

@@ -16,6 +16,7 @@ batch_size -> batch_size.
 import dataclasses
 import math
 import os
+import warnings
 
 from ..distributed import init_distributed
 from ..errors import ConfigError
@@ -137,6 +138,17 @@ class FinetuneCandidates:
         """A fine-tuned classifier for this task from a `.params` file (its shape comes from the file)."""
         config = dataclasses.replace(self.config, model_parameters=os.fspath(params_path))
         return self.new_model(config)
+
+
+def read_train_and_dev(task, data_dir, train_limit=None, dev_limit=None):
+    """The task's training set and its first dev split (MNLI: matched), optionally cut to their first examples."""
+    if not task.dev_splits:
+        raise ConfigError(f"{task.name} has no dev split; Agora needs one")
+    if len(task.dev_splits) > 1:
+        warnings.warn(f"{task.name} has dev splits {task.dev_splits}; Agora uses {task.dev_splits[0]}")
+    train = task.read(data_dir, "train")[:train_limit]
+    dev = task.read(data_dir, task.dev_splits[0])[:dev_limit]
+    return train, dev
 
 
 def load_labeller(candidates, params_path, casting=None):

@@ -107,3 +107,17 @@ class MLMPerturbation:
         probs = np.exp(scores)
         probs /= probs.sum()
         return int(rng.choice(probs.size, p=probs))
+
+
+def load_mlm(params_path, vocab, model_name="bort_4_8_768_1024", num_heads=None, ctx=None):
+    """A `BortModel` with its MLM decoder from a pretrained `.params` file; the file decides the shape, except
+    the number of heads, which a file cannot tell (`num_heads`, else `model_name`'s)."""
+    from ..model import get_bort_model
+    from ..params import inspect_params
+
+    shape = inspect_params(params_path).config_overrides()
+    shape.pop("vocab_size", None)
+    if num_heads:
+        shape["num_heads"] = num_heads
+    model, _ = get_bort_model(model_name, vocab=vocab, params_path=params_path, use_decoder=True, ctx=ctx, **shape)
+    return model

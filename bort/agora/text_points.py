@@ -53,3 +53,27 @@ class TextPointGenerator:
             if mapping:
                 points.append((index, _rebuild(examples[index], mapping)))
         return points
+
+
+GENERATORS = ("edits", "mlm", "mixed")
+
+
+def build_text_generator(tokenizer, kind="edits", max_drift=0.2, operations=None, mlm_model=None,
+                         temperature=1.0, top_k=50, ctx=None):
+    """f for text by name: 'edits' (TokenEdits), 'mlm' (MLMPerturbation with `mlm_model`, a BortModel with its
+    decoder), or 'mixed' (each point drawn from either with equal chance)."""
+    from ..errors import ConfigError
+    from .token_edits import EDIT_OPERATIONS, MixedPerturbation, TokenEdits
+
+    if kind not in GENERATORS:
+        raise ConfigError(f"unknown generator {kind!r}; choose one of {', '.join(GENERATORS)}")
+    perturbations = []
+    if kind in ("edits", "mixed"):
+        perturbations.append(TokenEdits(tokenizer, max_drift, operations or EDIT_OPERATIONS))
+    if kind in ("mlm", "mixed"):
+        if mlm_model is None:
+            raise ConfigError(f"generator {kind!r} needs a masked language model (--mlm_parameters)")
+        from .mlm_perturbation import MLMPerturbation
+        perturbations.append(MLMPerturbation(mlm_model, tokenizer, max_drift, temperature, top_k, ctx=ctx))
+    perturbation = perturbations[0] if len(perturbations) == 1 else MixedPerturbation(perturbations)
+    return TextPointGenerator(tokenizer, perturbation)
