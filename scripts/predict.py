@@ -113,7 +113,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     set_thread_env(args.threads)
     from bort.inference import predict
-    from bort.inference.backends import calibration_batches, make_backend
+    from bort.inference.backends import ONNX_BACKENDS, calibration_batches, make_backend, verify_onnx_backend
+    from bort.inference.batching import pad_batch
     from bort.inference.inputs import read_examples
     from bort.io_utils import atomic_open
 
@@ -138,6 +139,8 @@ def main(argv=None):
         calibration = calibration_batches(sequences[:args.calibration_examples], tokenizer.pad_id)
     backend = make_backend(args.backend, loaded.encoder, onnx_path=args.onnx, calibration=calibration,
                            calib_mode=args.calib_mode, threads=args.threads)
+    if args.backend in ONNX_BACKENDS:
+        verify_onnx_backend(backend, loaded.encoder, *pad_batch(sequences[:4], tokenizer.pad_id), args.onnx)
     common = dict(batch_size=args.batch_size, sort_by_length=args.sort_by_length, progress=args.progress)
 
     if args.task == "embed":

@@ -27,11 +27,15 @@ PAD_ID = 1
 MASK_ID = 299  # the fixtures' vocabulary has 300 ids; the trained test vocabulary puts <mask> last as well
 
 
-def _script_main(name):
+def _script_module(name):
     spec = importlib.util.spec_from_file_location(f"script_{name}", os.path.join(REPO_ROOT, "scripts", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.main
+    return module
+
+
+def _script_main(name):
+    return _script_module(name).main
 
 
 @pytest.fixture(scope="module")
@@ -354,6 +358,18 @@ def test_predict_script_fill_mask(tmp_path, vocab_files):
     assert second["masks"] == [] and second["filled"] == "no mask"
 
 
+def test_predict_script_onnxruntime_checks_the_file(tmp_path, vocab_files, onnx_file):
+    source = tmp_path / "texts.tsv"
+    source.write_text("some text\nmore text here\n", encoding="utf-8")
+    hybrid, ort = tmp_path / "hybrid.npy", tmp_path / "ort.npy"
+    _predict("embed", "tiny_fp32.params", vocab_files, source, hybrid)
+    _predict("embed", "tiny_fp32.params", vocab_files, source, ort, "--backend", "onnxruntime", "--onnx", onnx_file)
+    assert np.abs(np.load(hybrid) - np.load(ort)).max() < 1e-4
+    with pytest.raises(ConfigError, match="does not compute what the .params model computes"):
+        _predict("embed", "tiny_fp16.params", vocab_files, source, ort, "--backend", "onnxruntime", "--onnx",
+                 onnx_file)
+
+
 def test_predict_script_errors(tmp_path, vocab_files):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "ok"}\n{"text": \n', encoding="utf-8")
@@ -417,3 +433,12 @@ def test_benchmark_dispatcher_lists_benchmarks_and_rejects_bad_shapes(tmp_path):
     assert parse_shapes("1x128, 8x512") == [(1, 128), (8, 512)]
     with pytest.raises(ConfigError, match="BATCHxLENGTH"):
         parse_shapes("8by128")
+
+
+def test_benchmark_dispatcher_tolerates_a_missing_module():
+    dispatcher = _script_module("benchmark")
+    dispatcher.BENCHMARKS = dict(dispatcher.BENCHMARKS, not_written_yet="a benchmark whose module is missing")
+    modules, missing = dispatcher.load_benchmarks()
+    assert "inference" in modules and "not_written_yet" in missing
+    with pytest.raises(ConfigError, match=r"unavailable.*bort/benchmarks/not_written_yet\.py is missing"):
+        dispatcher.main(["not_written_yet"])

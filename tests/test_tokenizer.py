@@ -156,6 +156,152 @@ def test_encode_many_equals_encode(tok, corpus):
     assert tok.encode_many(corpus[:5], add_special_tokens=True) == [tok.encode(text) for text in corpus[:5]]
 
 
+# ------------------------------------------------------------------------------------------- tiktoken engine
+def _unicode_stress_texts(seed, count):
+    """Random code points from all planes, weighted towards whitespace variants, contractions, controls and
+    letters/digits of many scripts: where regex engines' Unicode tables and look-ahead handling could differ."""
+    rng = random.Random(seed)
+    special = list(" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u3000\u180e\u200b"
+                   "\ufeff") + ["'s", "'ll", "'S", "'re", "'d", "٣", "߀", "Ⅻ", "ǅ", "\u0301"]
+
+    def char():
+        draw = rng.random()
+        if draw < 0.4:
+            return rng.choice(special)
+        if draw < 0.6:
+            return chr(rng.randrange(0x20, 0x250))
+        while True:
+            code = rng.randrange(0x110000 if draw < 0.8 else 0x10000)
+            if not 0xD800 <= code < 0xE000:
+                return chr(code)
+
+    return ["".join(char() for _ in range(rng.randint(0, 40))) for _ in range(count)]
+
+
+def _tokenizer_pair(vocabulary):
+    """The same vocabulary on tiktoken and on `tokenizers`."""
+    from bort.tokenizer.bpe_backend import ByteLevelBPEBackend
+
+    return (BortTokenizer(ByteLevelBPEBackend(vocabulary)),
+            BortTokenizer(ByteLevelBPEBackend(vocabulary, use_tiktoken=False)))
+
+
+def _transformers_reference(vocab_json, merges_txt):
+    from transformers import RobertaTokenizer
+
+    # split_special_tokens: a literal "<s>" in the text stays text, as with parse_special_tokens=False.
+    return RobertaTokenizer(vocab=vocab_json, merges=merges_txt, split_special_tokens=True)
+
+
+def test_tiktoken_engine_equals_tokenizers_and_transformers(hf_files, corpus):
+    from bort.tokenizer import load_hf_files
+
+    fast, slow = _tokenizer_pair(load_hf_files(*hf_files))
+    assert (fast.engine, slow.engine) == ("tiktoken", "tokenizers")
+    assert BortTokenizer.from_hf(*hf_files).engine == "tiktoken"
+    assert BortTokenizer.from_hf(*hf_files, parse_special_tokens=True).engine == "tokenizers"
+    reference = _transformers_reference(*hf_files)
+    texts = corpus + _unicode_stress_texts(2, 400) + ["fill <mask> and <s></s>", "<pad><unk>"]
+    expected = slow.encode_many(texts)
+    assert fast.encode_many(texts) == expected
+    assert [fast.encode(text, add_special_tokens=False) for text in texts] == expected
+    for text, ids in zip(texts, expected):
+        assert reference.encode(text, add_special_tokens=False) == ids, repr(text)
+    assert sum(map(len, expected)) > 40000  # a real workload, not a handful of tokens
+
+
+def test_tiktoken_maps_ranks_back_to_ids_not_in_merge_order(hf_files, corpus):
+    """RoBERTa's ids follow fairseq's frequency order, not the merges': tiktoken's ranks must be mapped."""
+    import dataclasses
+
+    from bort.tokenizer import load_hf_files
+
+    vocabulary = load_hf_files(*hf_files)
+    order = sorted(vocabulary.token_to_id, key=vocabulary.token_to_id.get)
+    shuffled = order[:4] + random.Random(3).sample(order[4:-1], len(order) - 5) + order[-1:]
+    fast, slow = _tokenizer_pair(dataclasses.replace(vocabulary, token_to_id={t: i for i, t in enumerate(shuffled)}))
+    assert fast.engine == "tiktoken"
+    texts = corpus + _unicode_stress_texts(4, 100)
+    assert fast.encode_many(texts) == slow.encode_many(texts)
+
+
+def _handmade_vocabulary(directory, merges, drop=()):
+    """vocab.json + merges.txt: RoBERTa's special tokens, the 256 byte tokens (less `drop`) and what `merges`
+    make, so tests can state merge lists BPE training would never produce."""
+    from tokenizers import pre_tokenizers
+
+    tokens = ["<s>", "<pad>", "</s>", "<unk>"] + [char for char in sorted(pre_tokenizers.ByteLevel.alphabet())
+                                                  if char not in drop]
+    for left, right in merges:
+        if left + right not in tokens:
+            tokens.append(left + right)
+    tokens.append("<mask>")
+    directory.mkdir()
+    vocab_json = _write(directory / "vocab.json", json.dumps({token: idx for idx, token in enumerate(tokens)}))
+    merges_txt = _write(directory / "merges.txt", "#version: 0.2\n" + "".join(f"{l} {r}\n" for l, r in merges))
+    return vocab_json, merges_txt
+
+
+def _letter_soup(seed, count, letters="abcd"):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(letters + "  \n") for _ in range(rng.randint(0, 30))) for _ in range(count)]
+
+
+def test_tiktoken_falls_back_where_its_merge_rule_differs(tmp_path, caplog):
+    import tiktoken
+
+    # "abc" is made by (ab, c), but BPE of "abc" joins (b, c) first and ends at [a, bc]: "abc" is unreachable.
+    merges = [("b", "c"), ("a", "b"), ("ab", "c")]
+    files = _handmade_vocabulary(tmp_path / "unreachable", merges)
+    with caplog.at_level("WARNING", logger="bort.tokenizer.tiktoken_bpe"):
+        tok = BortTokenizer.from_hf(*files)
+    assert tok.engine == "tokenizers"
+    assert "['abc']" in caplog.text and "instead of tiktoken" in caplog.text
+    reference = _transformers_reference(*files)
+    assert tok.tokenize("abc") == ["a", "bc"] == reference.tokenize("abc")
+    for text in _letter_soup(5, 300, "abc"):
+        assert tok.encode(text, add_special_tokens=False) == reference.encode(text, add_special_tokens=False)
+    # The fallback is needed: tiktoken itself, ranked by merge line, returns the whole piece.
+    vocab = json.load(open(files[0], encoding="utf-8"))
+    ranks = {char.encode(): vocab[char] for char in "abc"}
+    ranks.update({token.encode(): 1000 + line for line, token in enumerate(["bc", "ab", "abc"])})
+    ranks.update({bytes([byte]): 2000 + byte for byte in range(256) if bytes([byte]) not in ranks})
+    raw = tiktoken.Encoding("raw", pat_str=r"\S+|\s+", mergeable_ranks=ranks, special_tokens={})
+    assert raw.encode_ordinary("abc") == [1002]
+
+    caplog.clear()
+    without_byte = _handmade_vocabulary(tmp_path / "no_byte", [("a", "b")], drop=("Ā",))
+    with caplog.at_level("WARNING", logger="bort.tokenizer.tiktoken_bpe"):
+        assert BortTokenizer.from_hf(*without_byte).engine == "tokenizers"
+    assert "byte 0x00" in caplog.text
+
+
+def test_tiktoken_ranks_a_token_made_twice_by_the_merge_bpe_uses(tmp_path):
+    # "abc" is listed as (ab, c) first, but BPE makes it by (a, bc): (b, c) comes before (a, b). Ranking
+    # "abc" by its first line would join a+bc before bc+d in "abcd"; GPT-2 makes [a, bcd].
+    merges = [("b", "c"), ("a", "b"), ("ab", "c"), ("bc", "d"), ("a", "bc")]
+    files = _handmade_vocabulary(tmp_path / "twice", merges)
+    tok = BortTokenizer.from_hf(*files)
+    assert tok.engine == "tiktoken"
+    reference = _transformers_reference(*files)
+    assert reference.tokenize("abcd") == ["a", "bcd"]
+    assert tok.convert_ids_to_tokens(tok.encode("abcd", add_special_tokens=False)) == ["a", "bcd"]
+    texts = _letter_soup(6, 500)
+    assert tok.encode_many(texts) == [reference.encode(text, add_special_tokens=False) for text in texts]
+
+
+def test_encode_many_over_threads_equals_encode(tok, corpus):
+    from bort.tokenizer.tiktoken_bpe import PARALLEL_MIN_TEXTS
+
+    batch = (corpus * (2 * PARALLEL_MIN_TEXTS // len(corpus) + 2))[::-1]
+    assert len(batch) > 2 * PARALLEL_MIN_TEXTS and tok.engine == "tiktoken"
+    assert tok.encode_many(batch) == [tok.encode(text, add_special_tokens=False) for text in batch]
+    ids, valid_length = tok.encode_batch(batch[:3000])
+    assert valid_length.tolist() == [len(tok.encode(text)) for text in batch[:3000]]
+    with pytest.raises(InputError, match=r"texts\[2\] has a lone surrogate"):
+        tok.encode_many(["fine", "also fine", "bad \ud800 text"])
+
+
 # ------------------------------------------------------------------------------------------- pairs
 def test_pair_layouts(tok, hf_files):
     ids_a = tok.encode("first text", add_special_tokens=False)

@@ -219,3 +219,26 @@ def make_backend(name, model=None, onnx_path=None, calibration=None, calib_mode=
     if name == "int8":
         return QuantizedBackend(model, calibration, calib_mode)
     return MXNetBackend(model, name)
+
+
+def verify_onnx_backend(backend, model, ids, valid_length, path):
+    """Check that an ONNX file computes what `model` computes on one batch (it could be another model's export).
+    float: max |difference| <= 1e-3; int8 weights: cosine similarity >= 0.99."""
+    import mxnet as mx
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is not used by any computation")
+        expected = model(mx.nd.array(ids, dtype="int32"), mx.nd.array(valid_length, dtype="int32")).asnumpy()
+    got = backend(ids, valid_length)
+    if got.shape != expected.shape:
+        raise ConfigError(f"{path} returns outputs of shape {got.shape}, the model {expected.shape}: it is an "
+                          "export of another model")
+    if backend.name.endswith("int8"):
+        cosine = float((got * expected).sum() / (np.linalg.norm(got) * np.linalg.norm(expected) + 1e-30))
+        ok, measure = cosine >= 0.99, f"cosine similarity {cosine:.4f}"
+    else:
+        difference = float(np.abs(got - expected).max())
+        ok, measure = difference <= 1e-3, f"max |difference| {difference:.3g}"
+    if not ok:
+        raise ConfigError(f"{path} does not compute what the .params model computes ({measure} on a test batch); "
+                          "export the ONNX file from the same .params file")

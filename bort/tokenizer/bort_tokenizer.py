@@ -127,6 +127,13 @@ class BortTokenizer:
         return self._backend.kind
 
     @property
+    def engine(self):
+        """The library that turns text into ids: 'tiktoken' (byte-level BPE, the fast path), 'tokenizers'
+        (byte-level BPE with parse_special_tokens=True, or merges tiktoken cannot follow exactly) or
+        'sentencepiece'."""
+        return self._backend.engine
+
+    @property
     def vocab_size(self):
         return self._backend.vocab_size
 

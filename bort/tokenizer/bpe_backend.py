@@ -1,4 +1,5 @@
-"""GPT-2/RoBERTa byte-level BPE on the Rust `tokenizers` library.
+"""GPT-2/RoBERTa byte-level BPE on the Rust `tokenizers` library, with `tiktoken` (`tiktoken_bpe`) encoding
+text to ids where it provably gives the same ids, several times faster.
 
 Only the piece that splits text into ids lives here; special tokens, pairs, truncation and padding are
 `BortTokenizer`'s job so that every backend gets them identically.
@@ -12,11 +13,14 @@ class ByteLevelBPEBackend:
     characters, like GluonNLP's `GPT2BPETokenizer` did for the original pretraining and fine-tuning data.
     True recognises them as the special ids, like Hugging Face's `RobertaTokenizer` (`<mask>` also swallows
     the space before it), which is what a fill-mask prompt needs.
+
+    use_tiktoken: encode with tiktoken when `parse_special_tokens` is False and the merges pass the check in
+    `tiktoken_bpe` (else `tokenizers`, with the reason logged); False: always `tokenizers`. `engine` says which.
     """
 
     kind = "byte_level_bpe"
 
-    def __init__(self, vocabulary, parse_special_tokens=False):
+    def __init__(self, vocabulary, parse_special_tokens=False, use_tiktoken=True):
         from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
         self.vocabulary = vocabulary
@@ -33,6 +37,16 @@ class ByteLevelBPEBackend:
         self._tokenizer = tokenizer
         self._batch_encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
         self._id_to_token = vocabulary.idx_to_token
+        self._tiktoken = None
+        if use_tiktoken and not parse_special_tokens:
+            from .tiktoken_bpe import build_tiktoken_encoder
+
+            self._tiktoken = build_tiktoken_encoder(vocabulary, model)
+
+    @property
+    def engine(self):
+        """The library that turns text into ids: 'tiktoken' or 'tokenizers'."""
+        return "tokenizers" if self._tiktoken is None else "tiktoken"
 
     @property
     def vocab_size(self):
@@ -48,6 +62,8 @@ class ByteLevelBPEBackend:
         return dict(self.vocabulary.token_to_id)
 
     def encode_many(self, texts):
+        if self._tiktoken is not None:
+            return self._tiktoken.encode_many(texts)
         return [encoding.ids for encoding in self._batch_encode(list(texts), add_special_tokens=False)]
 
     def tokenize(self, text):

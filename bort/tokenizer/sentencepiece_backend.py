@@ -16,7 +16,7 @@ class SentencePieceBackend:
     into their ids; False (default) leaves text alone (control pieces never match text in SentencePiece).
     """
 
-    kind = "sentencepiece"
+    kind = engine = "sentencepiece"
 
     def __init__(self, model_file, parse_special_tokens=False):
         import sentencepiece
