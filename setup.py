@@ -12,6 +12,7 @@ setup(
         "gluonnlp==0.10.0",
         "sentencepiece",
         "tokenizers",
+        "tiktoken",
         "regex",
         "tqdm",
         "pytest",

@@ -73,7 +73,7 @@ def _add_common(parser):
                                                                      "--model-name's)")
     parser.add_argument("--backend", choices=BACKENDS, default="hybrid",
                         help="how to run the encoder: 'hybrid' (MXNet static graph), 'mkldnn' (oneDNN fused "
-                             "graph), 'int8' (quantized, calibrated on the first inputs), 'mxnet' (imperative), "
+                             "graph), 'fused' (one Q/K/V GEMM + oneDNN fused attention), 'int8' (quantized, calibrated on the first inputs), 'mxnet' (imperative), "
                              "'onnxruntime' / 'onnxruntime-int8' (needs --onnx) (default: %(default)s)")
     parser.add_argument("--onnx", default=None,
                         help="ONNX file of the same model for the onnxruntime backends (scripts/export_weights.py "

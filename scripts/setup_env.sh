@@ -13,7 +13,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 # and gluonnlp and horovod compile against what is already installed.
 BASE_PINS=(
   "numpy==1.23.5" "mxnet==1.9.1" "cython<3.1" "wheel" "cmake<4"
-  "tqdm" "pytest" "sentencepiece" "tokenizers" "safetensors" "regex" "scipy<1.12"
+  "tqdm" "pytest" "sentencepiece" "tokenizers" "tiktoken" "safetensors" "regex" "scipy<1.12"
   "torch==2.13.0" "transformers==5.23.0" "onnx==1.23.2" "onnxruntime==1.32.0"
 )
 HOROVOD_PIN="horovod==0.28.1"

@@ -88,7 +88,7 @@ def onnx_file(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------------------------ backends
-@pytest.mark.parametrize("name", ["mxnet", "hybrid", "mkldnn"])
+@pytest.mark.parametrize("name", ["mxnet", "hybrid", "mkldnn", "fused"])
 def test_float_backends_reproduce_the_original_stack(name, tiny_config, fixture_io):
     backend = make_backend(name, _fixture_model(tiny_config))
     ids, valid_length = fixture_io["input_ids"], fixture_io["valid_length"]
@@ -100,7 +100,7 @@ def test_float_backends_reproduce_the_original_stack(name, tiny_config, fixture_
     assert not np.any(out * ~valid), "padded positions must be zero, as in BortModel"
 
 
-@pytest.mark.parametrize("name", ["hybrid", "mkldnn"])
+@pytest.mark.parametrize("name", ["hybrid", "mkldnn", "fused"])
 def test_static_backends_handle_changing_shapes(name, tiny_config):
     plain = _fixture_model(tiny_config)
     backend = make_backend(name, _fixture_model(tiny_config))
@@ -326,7 +326,8 @@ def test_predict_script_classify_and_embed(tmp_path, vocab_files, tiny_config):
     source.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts))
                       + json.dumps({"text": "pair a", "text_b": "pair b"}) + "\n", encoding="utf-8")
     out = tmp_path / "labels.jsonl"
-    assert _predict("classify", "tiny_fp32_classifier.params", vocab_files, source, out, "--labels", "a,b,c") == 0
+    assert _predict("classify", "tiny_fp32_classifier.params", vocab_files, source, out, "--labels", "a,b,c",
+                    "--backend", "fused") == 0
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     tokenizer = BortTokenizer.from_hf(*vocab_files)
     classifier = _fixture_classifier(tiny_config)

@@ -5,7 +5,7 @@ Timing: every (model, backend) of one input shape is timed round-robin — one c
 rounds — so load from other processes on a shared machine falls on all of them alike; the best round is the
 reported time (the median is kept in the JSON). Weights are random (Normal(0.02)): speed does not depend on them.
 Achieved GFLOP/s count the encoder's matrix products (dense layers and attention), set against the float32 GEMM
-rate measured in the same run (numpy and MXNet, the better of the two).
+rate measured with MXNet's dot in the same rounds as the shape (numpy's, timed once at the start, is reported too).
 """
 import dataclasses
 import gc
@@ -29,20 +29,20 @@ QUICK_ARCHITECTURES = {"bort": (2, 4, 48, 64), "bert-base": (3, 4, 128, 64), "be
 VOCAB_SIZE = 50265
 QUICK_VOCAB_SIZE = 300
 TORCH = "torch"
-MXNET_CHOICES = ("mxnet", "hybrid", "mkldnn", "int8", "onnxruntime", "onnxruntime-int8")
+MXNET_CHOICES = ("mxnet", "hybrid", "mkldnn", "fused", "int8", "onnxruntime", "onnxruntime-int8")
 PAPER_SPEEDUP = {"bert-base": 7.9, "bert-large": 20.0}
 
 
 def add_arguments(parser):
     parser.add_argument("--quick", action="store_true",
                         help="CI-size run: tiny models and shapes, one timed round (checks that everything runs)")
-    parser.add_argument("--backends", default="hybrid,mkldnn,int8,onnxruntime,onnxruntime-int8,torch",
+    parser.add_argument("--backends", default="hybrid,mkldnn,fused,int8,onnxruntime,onnxruntime-int8,torch",
                         help="comma-separated backends for Bort: any of " + ", ".join(MXNET_CHOICES)
                              + ", torch (transformers BertModel with the same weights) (default: %(default)s)")
     parser.add_argument("--baseline_models", default="bert-base,bert-large",
                         help="comma-separated reference models timed with --baseline_backends: bert-base, "
                              "bert-large, or 'none' (default: %(default)s)")
-    parser.add_argument("--baseline_backends", default="mkldnn",
+    parser.add_argument("--baseline_backends", default="fused",
                         help="backends for the reference models; 'torch' adds them in transformers as well (about "
                              "1.5 GiB more memory for BERT-large); int8/onnxruntime set-up on BERT-large takes "
                              "minutes (default: %(default)s)")
@@ -60,8 +60,10 @@ def add_arguments(parser):
                              "least one timed round always runs (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every framework (default: all cores: os.cpu_count())")
-    parser.add_argument("--gemm_size", type=int, default=4096,
-                        help="n of the n x n x n float32 GEMM that measures the machine's rate (default: %(default)s)")
+    parser.add_argument("--gemm_size", type=int, default=2048,
+                        help="n of the n x n x n float32 GEMM that measures the machine's rate: numpy and MXNet "
+                             "once at the start, MXNet again in every shape's rounds; each shape's %%GEMM uses the "
+                             "rate from its own rounds (default: %(default)s)")
     parser.add_argument("--calibration_batches", type=int, default=2,
                         help="int8: batches of 8 random sequences of 128 tokens used for calibration "
                              "(default: %(default)s)")
@@ -113,15 +115,20 @@ def encoder_flops(config, batch, length):
     return config.num_layers * (dense + attention)
 
 
-def measure_gemm(size, rounds=3):
-    """float32 GEMM GFLOP/s of numpy and of MXNet on this machine: the practical peak the models are held to."""
+def gemm_calls(size):
+    """name -> call of one float32 size^3 GEMM in numpy and in MXNet (the practical peak the models are held to)."""
     import mxnet as mx
 
     rng = np.random.RandomState(0)
     a = rng.rand(size, size).astype(np.float32)
     b = rng.rand(size, size).astype(np.float32)
     a_nd, b_nd = mx.nd.array(a), mx.nd.array(b)
-    calls = {"numpy": lambda: a @ b, "mxnet": lambda: mx.nd.dot(a_nd, b_nd).wait_to_read()}
+    return {"numpy": lambda: a @ b, "mxnet": lambda: mx.nd.dot(a_nd, b_nd).wait_to_read()}
+
+
+def measure_gemm(size, rounds=3):
+    """Best float32 GEMM GFLOP/s of numpy and of MXNet over `rounds`."""
+    calls = gemm_calls(size)
     best = {name: float("inf") for name in calls}
     for call in calls.values():
         call()
@@ -247,6 +254,15 @@ class _Models:
                             threads=self.args.threads, memory_arena=False)
 
 
+def _gemm_runners(size):
+    """The GEMMs as round-robin participants: the rate they reach in the same rounds as a shape's models is the
+    fair yardstick on a machine whose load changes from minute to minute."""
+    config = type("GemmShape", (), {"vocab_size": 6})()  # only for the unused random ids
+    # MXNet's only: OpenBLAS worker threads (numpy's) busy-wait after each call and would steal the cores from
+    # whatever runs next in the round.
+    return [Runner("gemm", "mxnet", config, lambda ids, valid_length, call=gemm_calls(size)["mxnet"]: call(), 0.0)]
+
+
 def _time_shape(runners, shape, args, vocab_size, reference_outputs):
     """Round-robin timing of all runners on one shape; returns {(model, backend): seconds list}."""
     rng = np.random.RandomState(shape[0] * 1000 + shape[1])
@@ -257,7 +273,7 @@ def _time_shape(runners, shape, args, vocab_size, reference_outputs):
             batches[runner.model] = _random_batch(rng, runner.config.vocab_size, *shape)
         ids, valid_length = batches[runner.model]
         output = runner.call(ids, valid_length)  # warm-up: builds graphs, allocates memory
-        if args.check_outputs:
+        if args.check_outputs and runner.model != "gemm":
             reference_outputs.setdefault((runner.model, shape), {})[runner.backend] = output
         times[(runner.model, runner.backend)] = []
     for _ in range(args.rounds):
@@ -276,7 +292,7 @@ def _time_shape(runners, shape, args, vocab_size, reference_outputs):
 
 def _output_differences(outputs):
     """Largest |difference| and cosine of each backend's output against the MXNet float32 reference."""
-    reference_name = next((name for name in ("hybrid", "mkldnn", "mxnet") if name in outputs), None)
+    reference_name = next((name for name in ("hybrid", "mkldnn", "fused", "mxnet") if name in outputs), None)
     if reference_name is None:
         return {}
     reference = outputs[reference_name].astype(np.float64)
@@ -338,7 +354,8 @@ def run(args):
 
     gemm = measure_gemm(gemm_size)
     result = dict(threads=args.threads, cpu_count=os.cpu_count(), quick=bool(args.quick), mxnet=mx.__version__,
-                  gemm_size=gemm_size, gemm_gflops=gemm, unavailable={}, runs=[], setup_seconds={}, notes={},
+                  gemm_size=gemm_size, gemm_gflops=gemm, gemm_gflops_per_shape={}, unavailable={}, runs=[],
+                  setup_seconds={}, notes={},
                   output_check={})
     with tempfile.TemporaryDirectory(prefix="bort_bench_") as scratch:
         models = _Models(args, scratch, architectures, vocab_size, max_length)
@@ -359,9 +376,12 @@ def run(args):
                 result["notes"][f"{model}/{backend}"] = runner.note
         all_shapes = sorted(set(shapes) | set(baseline_shapes), key=lambda s: (s[1], s[0]))
         outputs = {}
+        gemm_runners = _gemm_runners(gemm_size)
         for shape in tqdm(all_shapes, desc="timing shapes", unit="shape"):
             active = [runners[(m, b)] for m, b, model_shapes in plan if (m, b) in runners and shape in model_shapes]
-            times = _time_shape(active, shape, args, vocab_size, outputs)
+            times = _time_shape(active + gemm_runners, shape, args, vocab_size, outputs)
+            gemm_rate = max(2.0 * gemm_size ** 3 / min(times[("gemm", g.backend)]) / 1e9 for g in gemm_runners)
+            result["gemm_gflops_per_shape"][f"{shape[0]}x{shape[1]}"] = gemm_rate
             for runner in active:
                 seconds = times[(runner.model, runner.backend)]
                 best = min(seconds)
@@ -371,9 +391,9 @@ def run(args):
                     seconds=best, median_seconds=float(np.median(seconds)), rounds=len(seconds),
                     sequences_per_s=shape[0] / best, tokens_per_s=shape[0] * shape[1] / best,
                     gflop=flops / 1e9, gflops=flops / best / 1e9,
-                    gemm_fraction=flops / best / 1e9 / max(gemm.values())))
+                    gemm_fraction=flops / best / 1e9 / gemm_rate))
         bucketing_runner = next((runners[("bort", b)] for b in backends
-                                 if b in ("hybrid", "mkldnn", "mxnet") and ("bort", b) in runners), None)
+                                 if b in ("hybrid", "mkldnn", "fused", "mxnet") and ("bort", b) in runners), None)
         if args.bucketing_examples and bucketing_runner is not None:
             result["bucketing"] = time_bucketing(bucketing_runner, args.bucketing_examples, max_length,
                                                  args.rounds)
@@ -407,6 +427,12 @@ def summarize(result, architectures):
         torch_run = runs.get(("bort", TORCH, batch, length))
         if torch_run:
             entry["speedup_vs_torch"] = torch_run["seconds"] / best["seconds"]
+        mxnet_cell = [r for r in cell if not r["backend"].startswith("onnxruntime")]
+        if mxnet_cell:
+            best_mxnet = min(mxnet_cell, key=lambda r: r["seconds"])
+            entry.update(best_mxnet_backend=best_mxnet["backend"], best_mxnet_gemm_fraction=best_mxnet["gemm_fraction"])
+            if torch_run:
+                entry["best_mxnet_speedup_vs_torch"] = torch_run["seconds"] / best_mxnet["seconds"]
         summary[f"bort {batch}x{length}"] = entry
 
     def flop_ratio(model, length):
@@ -438,8 +464,10 @@ def summarize(result, architectures):
 
 def print_report(result):
     gemm = result["gemm_gflops"]
-    print(f"float32 GEMM {result['gemm_size']}^3: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gemm.items())
-          + f"; {result['threads']} threads on {result['cpu_count']} cores")
+    print(f"float32 GEMM {result['gemm_size']}^3 at the start: "
+          + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gemm.items())
+          + f"; {result['threads']} threads on {result['cpu_count']} cores; during each shape's rounds: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in result["gemm_gflops_per_shape"].items()))
     header = (f"{'model':11s} {'backend':17s} {'shape':>7s} {'ms':>9s} {'seq/s':>8s} {'tokens/s':>9s} "
               f"{'GFLOP/s':>8s} {'%GEMM':>6s}")
     print(header)
@@ -451,8 +479,12 @@ def print_report(result):
     summary = result["summary"]
     for key, entry in summary.items():
         if key.startswith("bort ") and "speedup_vs_torch" in entry:
-            print(f"{key}: best backend {entry['best_backend']}, {entry['speedup_vs_torch']:.2f}x transformers+torch, "
-                  f"{100 * entry['best_gemm_fraction']:.0f}% of GEMM")
+            line = (f"{key}: best backend {entry['best_backend']}, {entry['speedup_vs_torch']:.2f}x transformers+torch, "
+                    f"{100 * entry['best_gemm_fraction']:.0f}% of GEMM")
+            if "best_mxnet_speedup_vs_torch" in entry:
+                line += (f"; best MXNet backend {entry['best_mxnet_backend']}, "
+                         f"{entry['best_mxnet_speedup_vs_torch']:.2f}x, {100 * entry['best_mxnet_gemm_fraction']:.0f}%")
+            print(line)
     for ratio in summary.get("bort_vs_bert", []):
         claim = f" (paper: {ratio['paper_claim']}x)" if ratio["paper_claim"] else ""
         print(f"{ratio['model']}/bort {ratio['backend']} {ratio['batch']}x{ratio['length']}: "

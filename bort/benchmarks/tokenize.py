@@ -1,6 +1,7 @@
 """`scripts/benchmark.py tokenize`: tokens per second of `BortTokenizer` against transformers'
 `RobertaTokenizer` and GluonNLP's `GPT2BPETokenizer` (what the original Bort used) on the same text and the
 same vocabulary, in one run. Also checks that all of them produce the same ids."""
+import dataclasses
 import os
 import tempfile
 import time
@@ -10,6 +11,7 @@ from ..errors import ConfigError
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GLUONNLP = "gluonnlp GPT2BPETokenizer + Vocab"
+WARM_UP_LINES = 256
 DEFAULT_TEXT = [os.path.join(_REPO, "tests", "data", "tokenizer_multilingual.txt"),
                 os.path.join(_REPO, "tests", "data", "vim_tutor_excerpts.txt"),
                 os.path.join(os.path.dirname(_REPO), "shared", "data", "sample_text.txt")]
@@ -31,8 +33,13 @@ def add_arguments(parser):
     parser.add_argument("--bpe_ranks", default=None, help="GluonNLP BPE ranks file (with --gluonnlp_vocab)")
     parser.add_argument("--train_vocab_size", type=int, default=5000,
                         help="size of the vocabulary trained when none is given (default: %(default)s)")
-    parser.add_argument("--batch_size", type=int, default=1024,
-                        help="texts per call of the batch encoder (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=16384,
+                        help="texts per call of the batch encoder; batches of 2048 texts or more are split over "
+                             "the cores (default: %(default)s)")
+    parser.add_argument("--with_engines", type=str2bool, default=True,
+                        help="also time the batch encoder on one thread, on the `tokenizers` engine, and with "
+                             "ids that do not follow the merges' order (RoBERTa's case: tiktoken's ranks are "
+                             "mapped back to ids) (default: %(default)s)")
     parser.add_argument("--with_transformers", type=str2bool, default=True,
                         help="also time transformers.RobertaTokenizer (default: %(default)s)")
     parser.add_argument("--with_gluonnlp", type=str2bool, default=True,
@@ -66,6 +73,29 @@ def _prepare_vocabulary(args, scratch):
     return hf_vocab, hf_merges, gluonnlp_vocab, ranks
 
 
+def _engine_variants(hf_vocab, hf_merges, batched):
+    """The batch encoder on `tokenizers`, and on tiktoken with the vocabulary's ids reversed (RoBERTa's ids
+    follow fairseq's frequency order, so its tiktoken ranks go through the id table)."""
+    from ..tokenizer import BortTokenizer, load_hf_files
+    from ..tokenizer.bpe_backend import ByteLevelBPEBackend
+
+    vocabulary = load_hf_files(hf_vocab, hf_merges)
+    on_tokenizers = BortTokenizer(ByteLevelBPEBackend(vocabulary, use_tiktoken=False))
+    specials = set(vocabulary.special_tokens.values())
+    ordinary = sorted((token for token in vocabulary.token_to_id if token not in specials),
+                      key=vocabulary.token_to_id.get)
+    free_ids = sorted(vocabulary.token_to_id[token] for token in ordinary)
+    reversed_ids = dict(vocabulary.token_to_id)
+    reversed_ids.update(zip(reversed(ordinary), free_ids))
+    reordered = BortTokenizer(ByteLevelBPEBackend(dataclasses.replace(vocabulary, token_to_id=reversed_ids)))
+    back = [0] * len(reversed_ids)
+    for token, idx in reversed_ids.items():
+        back[idx] = vocabulary.token_to_id[token]
+    return {f"bort encode_many (batch, {reordered.engine}, 1 thread, ids not in merge order)":
+            (batched(reordered, 1), back),
+            "bort encode_many (batch, tokenizers)": (batched(on_tokenizers), None)}
+
+
 def run(args):
     from ..tokenizer import BortTokenizer, read_utf8_lines
 
@@ -76,33 +106,42 @@ def run(args):
     with tempfile.TemporaryDirectory() as scratch:
         hf_vocab, hf_merges, gluonnlp_vocab, ranks = _prepare_vocabulary(args, scratch)
         tokenizer = BortTokenizer.from_hf(hf_vocab, hf_merges)
-        encoders = {}
+        encoders = {}  # name -> (encode all lines, translate its ids to the vocabulary's or None)
 
-        def bort_batch():
-            out = []
-            for start in range(0, len(lines), args.batch_size):
-                out.extend(tokenizer.encode_many(lines[start:start + args.batch_size]))
-            return out
+        def batched(bort_tokenizer, num_threads=None):
+            def encode_all(texts):
+                out = []
+                for start in range(0, len(texts), args.batch_size):
+                    out.extend(bort_tokenizer.encode_many(texts[start:start + args.batch_size],
+                                                          num_threads=num_threads))
+                return out
+            return encode_all
 
-        encoders["bort encode_many (batch)"] = bort_batch
-        encoders["bort encode (one by one)"] = lambda: [tokenizer.encode(line, add_special_tokens=False)
-                                                        for line in lines]
+        encoders[f"bort encode_many (batch, {tokenizer.engine})"] = (batched(tokenizer), None)
+        if args.with_engines:
+            encoders[f"bort encode_many (batch, {tokenizer.engine}, 1 thread)"] = (batched(tokenizer, 1), None)
+            encoders.update(_engine_variants(hf_vocab, hf_merges, batched))
+        encoders["bort encode (one by one)"] = (
+            lambda texts: [tokenizer.encode(text, add_special_tokens=False) for text in texts], None)
         if args.with_transformers:
             from transformers import RobertaTokenizer
 
             # split_special_tokens: literal "<s>" in the text stays text, as in the other two.
             reference = RobertaTokenizer(vocab=hf_vocab, merges=hf_merges, split_special_tokens=True)
-            encoders["transformers RobertaTokenizer (one by one)"] = lambda: [
-                reference.encode(line, add_special_tokens=False) for line in lines]
+            encoders["transformers RobertaTokenizer (one by one)"] = (lambda texts: [
+                reference.encode(text, add_special_tokens=False) for text in texts], None)
         if args.with_gluonnlp:
             from ..tokenizer.gluonnlp_reference import gluonnlp_gpt2_encoder
 
             gluonnlp_encode = gluonnlp_gpt2_encoder(gluonnlp_vocab, ranks)
-            encoders[GLUONNLP] = lambda: [gluonnlp_encode(line) for line in lines]
+            encoders[GLUONNLP] = (lambda texts: [gluonnlp_encode(text) for text in texts], None)
 
         results, expected = {}, None
-        for name, encode in encoders.items():
-            wall, cpu, ids = _timed(encode)
+        for name, (encode, translate) in encoders.items():
+            encode(lines[:WARM_UP_LINES])  # first-call costs (thread-local regex copies, imports) are not timed
+            wall, cpu, ids = _timed(lambda: encode(lines))
+            if translate is not None:
+                ids = [[translate[idx] for idx in row] for row in ids]
             expected = ids if expected is None else expected
             tokens = sum(len(row) for row in ids)
             results[name] = {"seconds": wall, "cpu_seconds": cpu, "tokens": tokens,
@@ -114,20 +153,22 @@ def run(args):
         entry["cpu_speedup_vs_gluonnlp"] = (entry["tokens_per_cpu_s"] / baseline["tokens_per_cpu_s"]
                                             if baseline else None)
     summary = {"lines": len(lines), "tokens": results["bort encode (one by one)"]["tokens"],
-               "vocab_size": tokenizer.vocab_size, "text": args.text, "results": results}
+               "vocab_size": tokenizer.vocab_size, "engine": tokenizer.engine, "text": args.text,
+               "results": results}
     _print_table(summary)
     return summary
 
 
 def _print_table(summary):
-    print(f"{summary['lines']} lines, {summary['tokens']} tokens, vocabulary of {summary['vocab_size']}")
-    header = (f"{'tokenizer':44s} {'wall s':>8s} {'tokens/s':>11s} {'x gluonnlp':>10s} {'CPU s':>8s} "
+    print(f"{summary['lines']} lines, {summary['tokens']} tokens, vocabulary of {summary['vocab_size']}, "
+          f"{os.cpu_count()} cores")
+    header = (f"{'tokenizer':68s} {'wall s':>8s} {'tokens/s':>11s} {'x gluonnlp':>10s} {'CPU s':>8s} "
               f"{'tokens/CPU s':>12s} {'x gluonnlp':>10s} {'same ids':>8s}")
     print(header)
     print("-" * len(header))
     for name, entry in summary["results"].items():
         speedups = ["" if entry[key] is None else f"{entry[key]:.1f}"
                     for key in ("speedup_vs_gluonnlp", "cpu_speedup_vs_gluonnlp")]
-        print(f"{name:44s} {entry['seconds']:8.2f} {entry['tokens_per_s']:11,.0f} {speedups[0]:>10s} "
+        print(f"{name:68s} {entry['seconds']:8.2f} {entry['tokens_per_s']:11,.0f} {speedups[0]:>10s} "
               f"{entry['cpu_seconds']:8.2f} {entry['tokens_per_cpu_s']:12,.0f} {speedups[1]:>10s} "
               f"{'yes' if entry['same_ids'] else 'NO':>8s}")

@@ -7,7 +7,10 @@ heads (classifier, MLM decoder) run after it in plain MXNet, so every backend se
 - `mxnet`: the Gluon model run imperatively (the reference; slow, for checking).
 - `hybrid`: hybridized with static_alloc and static_shape (one cached graph per input shape).
 - `mkldnn`: `optimize_for(backend='MKLDNN')`: the oneDNN subgraph pass fuses Dense + bias + GELU.
-- `int8`: MXNet post-training quantization (`quantize_net_v2`) calibrated on example batches; oneDNN int8 kernels.
+- `fused`: `bort.inference.fused.FusedBortEncoder` (one Q/K/V GEMM, time-major, oneDNN self-attention fusion)
+  with the same MKLDNN pass.
+- `int8`: MXNet post-training quantization (`quantize_net_v2`) of the `fused` graph, calibrated on example batches;
+  oneDNN int8 kernels, including its quantized self-attention fusion.
 - `onnxruntime`: an ONNX file with inputs `input_ids`, `attention_mask` (from `scripts/export_weights.py
   --format onnx`); `onnxruntime-int8` quantizes its weights dynamically (`onnxruntime.quantization`) first.
 
@@ -21,8 +24,8 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 
-BACKENDS = ("mxnet", "hybrid", "mkldnn", "int8", "onnxruntime", "onnxruntime-int8")
-MXNET_BACKENDS = ("mxnet", "hybrid", "mkldnn", "int8")
+BACKENDS = ("mxnet", "hybrid", "mkldnn", "fused", "int8", "onnxruntime", "onnxruntime-int8")
+MXNET_BACKENDS = ("mxnet", "hybrid", "mkldnn", "fused", "int8")
 ONNX_BACKENDS = ("onnxruntime", "onnxruntime-int8")
 CALIBRATION_MODES = ("naive", "entropy")
 
@@ -77,14 +80,20 @@ class MXNetBackend(Backend):
         super().__init__(model.config)
         import mxnet as mx
 
-        if mode not in ("mxnet", "hybrid", "mkldnn"):
+        if mode not in ("mxnet", "hybrid", "mkldnn", "fused"):
             raise ConfigError(f"unknown MXNet mode {mode!r}")
         self.name = mode
+        if mode == "fused":
+            from .fused import FusedBortEncoder
+
+            model.validate_inputs = False
+            model = FusedBortEncoder(model)
         self.model = model
         self._mx = mx
         self._optimized = False
         # check_batch already validated; the model's own check costs a device sync per call.
-        model.validate_inputs = False
+        if hasattr(model, "validate_inputs"):
+            model.validate_inputs = False
         if mode == "hybrid":
             model.hybridize(static_alloc=True, static_shape=True)
         elif mode == "mxnet":
@@ -94,7 +103,7 @@ class MXNetBackend(Backend):
         mx = self._mx
         ids_nd = mx.nd.array(ids, dtype="int32")
         length_nd = mx.nd.array(valid_length, dtype="int32")
-        if self.name == "mkldnn" and not self._optimized:
+        if self.name in ("mkldnn", "fused") and not self._optimized:
             # optimize_for partitions the graph for oneDNN and hybridizes; later shapes reuse the partitioning.
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*is not used by any computation")
@@ -145,10 +154,13 @@ class QuantizedBackend(Backend):
         batch_size = max(ids.shape[0] for ids, _ in calibration)
         data = mx.io.NDArrayIter(data={"data0": mx.nd.array(all_ids), "data1": mx.nd.array(all_lengths)},
                                  batch_size=min(batch_size, len(all_ids)), last_batch_handle="pad")
-        model.validate_inputs = False  # quantize_net_v2 probes the model with all-zero inputs
-        model.hybridize(static_alloc=True, static_shape=True)
+        from .fused import FusedBortEncoder
+
+        # The fused graph quantizes into oneDNN's int8 self-attention kernels as well as int8 Dense layers.
+        encoder = FusedBortEncoder(model)
+        encoder.hybridize(static_alloc=True, static_shape=True)
         excluded = [] if quantize_embedding else ["Embedding"]
-        self.net = quantize_net_v2(model, quantized_dtype="auto", quantize_mode="full", calib_data=data,
+        self.net = quantize_net_v2(encoder, quantized_dtype="auto", quantize_mode="full", calib_data=data,
                                    calib_mode=calib_mode, num_calib_examples=len(all_ids), ctx=mx.cpu(),
                                    exclude_operators=excluded)
         self.net.hybridize(static_alloc=True, static_shape=True)

@@ -201,12 +201,16 @@ class BortTokenizer:
         return assemble(ids_a, ids_b, self.bos_id, self.eos_id, check_pair_layout(pair_layout or self.pair_layout),
                         max_length)
 
-    def encode_many(self, texts, add_special_tokens=False):
-        """ids of many texts in one call to the fast batch encoder (for pretraining-data creation)."""
+    def encode_many(self, texts, add_special_tokens=False, num_threads=None):
+        """ids of many texts in one call to the fast batch encoder (for pretraining-data creation).
+
+        num_threads: byte-level BPE on tiktoken splits batches of 2048 texts or more over this many threads
+        (default: every core the process may use); pass 1 inside worker processes that already share the
+        cores out."""
         texts = list(texts)
         for index, text in enumerate(texts):
             _check_text(text, f"texts[{index}]")
-        encoded = self._backend.encode_many(texts)
+        encoded = self._backend.encode_many(texts, num_threads)
         if add_special_tokens:
             return [[self.bos_id] + ids + [self.eos_id] for ids in encoded]
         return encoded

@@ -61,9 +61,9 @@ class ByteLevelBPEBackend:
     def get_vocab(self):
         return dict(self.vocabulary.token_to_id)
 
-    def encode_many(self, texts):
+    def encode_many(self, texts, num_threads=None):
         if self._tiktoken is not None:
-            return self._tiktoken.encode_many(texts)
+            return self._tiktoken.encode_many(texts, num_threads)
         return [encoding.ids for encoding in self._batch_encode(list(texts), add_special_tokens=False)]
 
     def tokenize(self, text):

@@ -72,7 +72,8 @@ class SentencePieceBackend:
                 ids.extend(self._sp.encode(part))
         return ids
 
-    def encode_many(self, texts):
+    def encode_many(self, texts, num_threads=None):
+        del num_threads  # one thread: only the tiktoken path splits batches
         texts = list(texts)
         if self._special_pattern is not None:
             return [self._encode_with_specials(text) for text in texts]
