@@ -73,7 +73,8 @@ def _add_common(parser):
                                                                      "--model-name's)")
     parser.add_argument("--backend", choices=BACKENDS, default="hybrid",
                         help="how to run the encoder: 'hybrid' (MXNet static graph), 'mkldnn' (oneDNN fused "
-                             "graph), 'fused' (one Q/K/V GEMM + oneDNN fused attention), 'int8' (quantized, calibrated on the first inputs), 'mxnet' (imperative), "
+                             "graph), 'fused' (one Q/K/V GEMM + oneDNN fused attention), 'int8' (quantized, "
+                             "calibrated on the first inputs), 'mxnet' (imperative), "
                              "'onnxruntime' / 'onnxruntime-int8' (needs --onnx) (default: %(default)s)")
     parser.add_argument("--onnx", default=None,
                         help="ONNX file of the same model for the onnxruntime backends (scripts/export_weights.py "
@@ -152,7 +153,9 @@ def main(argv=None):
         print(f"wrote {vectors.shape[0]} vectors of size {vectors.shape[1]} to {args.output}")
         return 0
 
-    with_extra = lambda example, record: dict(example.extra, line=example.line, **record)  # noqa: E731
+    def with_extra(example, record):
+        return dict(example.extra, line=example.line, **record)
+
     if args.task == "classify":
         labels = args.labels.split(",") if args.labels else [str(i) for i in range(loaded.num_classes)]
         if len(labels) != loaded.num_classes:

@@ -479,8 +479,8 @@ def print_report(result):
     summary = result["summary"]
     for key, entry in summary.items():
         if key.startswith("bort ") and "speedup_vs_torch" in entry:
-            line = (f"{key}: best backend {entry['best_backend']}, {entry['speedup_vs_torch']:.2f}x transformers+torch, "
-                    f"{100 * entry['best_gemm_fraction']:.0f}% of GEMM")
+            line = (f"{key}: best backend {entry['best_backend']}, {entry['speedup_vs_torch']:.2f}x "
+                    f"transformers+torch, {100 * entry['best_gemm_fraction']:.0f}% of GEMM")
             if "best_mxnet_speedup_vs_torch" in entry:
                 line += (f"; best MXNet backend {entry['best_mxnet_backend']}, "
                          f"{entry['best_mxnet_speedup_vs_torch']:.2f}x, {100 * entry['best_mxnet_gemm_fraction']:.0f}%")

@@ -204,7 +204,7 @@ class BortTokenizer:
     def encode_many(self, texts, add_special_tokens=False, num_threads=None):
         """ids of many texts in one call to the fast batch encoder (for pretraining-data creation).
 
-        num_threads: byte-level BPE on tiktoken splits batches of 2048 texts or more over this many threads
+        num_threads: byte-level BPE on tiktoken splits batches of more than 2048 texts over this many threads
         (default: every core the process may use); pass 1 inside worker processes that already share the
         cores out."""
         texts = list(texts)
