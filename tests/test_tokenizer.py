@@ -15,7 +15,7 @@ from bort.tokenizer import (BortTokenizer, gluonnlp_to_hf, hf_to_gluonnlp, train
                             truncate_seqs_equal)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SAMPLE_TEXT = os.path.join(HERE, "..", "..", "shared", "data", "sample_text.txt")
+from conftest import SAMPLE_TEXT  # noqa: E402
 MULTILINGUAL = os.path.join(HERE, "data", "tokenizer_multilingual.txt")
 VIM_TUTORS = os.path.join(HERE, "data", "vim_tutor_excerpts.txt")  # real text in 8 scripts
 SHIFT_JIS = os.path.join(HERE, "data", "tutor_ja_shift_jis.txt")  # Vim's Japanese tutor, not UTF-8
