@@ -1,4 +1,5 @@
 """Optimizer construction and gradient handling shared by fine-tuning and pretraining."""
+import math
 import re
 
 import mxnet as mx
@@ -45,11 +46,17 @@ def make_trainer(block, optimizer="bertadam", learning_rate=5e-5, epsilon=1e-6, 
     return gluon.Trainer(params, optimizer, options, kvstore=None, update_on_kvstore=False)
 
 
+def _gradients(params):
+    return [grad for p in params if p.grad_req != "null" for grad in p.list_grad()]
+
+
 def global_grad_norm(params):
-    """L2 norm of all gradients together, as a Python float."""
-    arrays = [p.list_grad()[0] for p in params if p.grad_req != "null"]
-    total = mx.nd.add_n(*[mx.nd.sum(mx.nd.square(a.astype("float32"))) for a in arrays])
-    return float(total.sqrt().asscalar())
+    """L2 norm of all gradients together, as a Python float (one fused pass over every gradient)."""
+    grads = _gradients(params)
+    # multi_sum_sq accumulates in float32 whatever the gradients' dtype; it takes at most 60 arrays at once.
+    squares = [mx.nd.multi_sum_sq(*grads[i:i + 60], num_arrays=len(grads[i:i + 60]))
+               for i in range(0, len(grads), 60)]
+    return float(mx.nd.concat(*squares, dim=0).sum().sqrt().asscalar())
 
 
 def clip_gradients(params, max_norm):
@@ -59,12 +66,10 @@ def clip_gradients(params, max_norm):
     scaler) can skip the step.
     """
     norm = global_grad_norm(params)
-    if max_norm and max_norm > 0 and norm == norm and norm != float("inf") and norm > max_norm:
+    if max_norm and max_norm > 0 and math.isfinite(norm) and norm > max_norm:
         scale = max_norm / norm
-        for param in params:
-            if param.grad_req != "null":
-                for grad in param.list_grad():
-                    grad[:] *= scale
+        for grad in _gradients(params):
+            grad *= scale
     return norm
 
 
