@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Agora: fine-tune Bort by growing the training set around the dev mistakes of the best candidate, labelled by
-an already trained model S, while pruning the hyperparameter search space (docs/readme/agora.md).
+an already trained model S, while pruning the hyperparameter search space (README.md, section "Agora").
 
 Every flag of finetune_bort.py is accepted and sets up the candidates (model shape, pretrained weights,
 tokenizer, optimizer, max_len, ...); --lr, --weight_decay, --warmup_ratio, --batch_size and --seed are taken

@@ -1,5 +1,5 @@
 """Agora: fine-tuning by growing the training set around the dev mistakes of the best candidate, labelled by
-an already trained model, while pruning the hyperparameter search space (docs/readme/agora.md).
+an already trained model, while pruning the hyperparameter search space (README.md, section "Agora").
 
 Modules (import what you need; nothing is imported here, so `import bort.agora` stays free of MXNet):
 - `loop`: `run_agora`, `AgoraSettings`, `AgoraResult`: the resumable loop and its JSON-lines log.

@@ -1,7 +1,7 @@
 """Step 6 of Agora's loop: which hyperparameter sets leave Θ after a round.
 
 The author's wording is "sort the hyperparameter sets by accuracy; remove the hyperparameters belonging to the
-longest common sequence, rooted at the first element". Our reading (documented in docs/readme/agora.md):
+longest common sequence, rooted at the first element". Our reading (documented in README.md, section "Agora"):
 sort ascending by dev score, so the first element is the worst set; the "longest common sequence rooted at the
 first element" is the maximal run of sets, starting at that element, whose score is the same as its score
 (within `tolerance`). That run is removed. At least one set leaves per round, so there are at most |Θ| rounds,

@@ -75,7 +75,7 @@ class Task:
     - `name`: the release's key (`ALL_TASKS_DIC`); `aliases`: leaderboard names also accepted by `get_task`.
     - `benchmark`: 'glue', 'superglue' or 'race'. `head`: one of `HEADS`. `labels`: class names (classification).
     - `files`: split -> file name (RACE: split -> directory); the first split is 'train' unless test-only.
-    - `sub_dirs`: folders under `data_dir` searched in order for those files (see docs/readme/tasks.md).
+    - `sub_dirs`: folders under `data_dir` searched in order for those files (see README.md, section "Fine-tuning tasks and data").
     - `parse(task, path, split) -> list[Example]`: the reader.
     - `metrics`: metric names, main first. `positive_label`: for F1 (MRPC, QQP).
     - `submission`: test split -> official submission file name; `writer(task, examples, predictions, path)`.
