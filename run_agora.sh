@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Agora fine-tuning of Bort (docs/readme/agora.md). Creates .venv/ first when it is missing.
+# Agora fine-tuning of Bort (README.md, section "Agora"). Creates .venv/ first when it is missing.
 #
 #   ./run_agora.sh DEMO                      end to end on the bundled demo task (data/demo, CPU, a few minutes):
 #                                            trains a small labelling model S on the whole demo training set,
