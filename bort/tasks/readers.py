@@ -40,7 +40,7 @@ def find_path(data_dir, sub_dirs, name, what, want_dir=False):
         f"{what}: {kind} {name!r} not found under data_dir {data_dir}; looked for:\n  "
         + "\n  ".join(tried)
         + "\nPass --data_dir (or set $BORT_DATA) to the directory holding the benchmark's task folders; "
-        "see README.md, section "Fine-tuning tasks and data" for the expected layout."
+        "see the README's section 'Fine-tuning tasks and data' for the expected layout."
     )
 
 
