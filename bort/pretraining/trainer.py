@@ -22,7 +22,8 @@ from .. import distributed
 from ..errors import CheckpointError, ConfigError
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ..training.logs import JsonlLogger
-from ..training.optim import clip_gradients, make_trainer, trainable_parameters, zero_gradients
+from ..training.optim import (clip_gradients, make_trainer, scale_gradients, trainable_parameters,
+                              zero_gradients)
 from ..training.schedule import WarmupLinearSchedule
 from .dataset import DataPosition, PretrainingData
 from .loss import distillation_loss
@@ -296,9 +297,7 @@ def pretrain(cfg: PretrainConfig):
                 window["tokens"] += batch.num_tokens
             dist.allreduce_gradients(params)
             if scaler.scale != 1.0:
-                for param in params:
-                    for grad in param.list_grad():
-                        grad[:] *= 1.0 / scaler.scale
+                scale_gradients(params, 1.0 / scaler.scale)
             norm = clip_gradients(params, cfg.max_grad_norm)
             skipped = scaler.update(not np.isfinite(norm))
             learning_rate = schedule(step)

@@ -39,10 +39,8 @@ def make_trainer(block, optimizer="bertadam", learning_rate=5e-5, epsilon=1e-6, 
         options["epsilon"] = epsilon
     if multi_precision:
         options["multi_precision"] = True
-    if optimizer == "lamb":
-        import gluonnlp  # noqa: F401  (registers nothing new; LAMB is MXNet's own 'lamb')
-    elif optimizer == "bertadam":
-        import gluonnlp  # noqa: F401  registers the 'bertadam' optimizer
+    if optimizer == "bertadam":
+        import gluonnlp  # noqa: F401  registers the 'bertadam' optimizer ('lamb' is MXNet's own)
     return gluon.Trainer(params, optimizer, options, kvstore=None, update_on_kvstore=False)
 
 
@@ -53,10 +51,15 @@ def _gradients(params):
 def global_grad_norm(params):
     """L2 norm of all gradients together, as a Python float (one fused pass over every gradient)."""
     grads = _gradients(params)
-    # multi_sum_sq accumulates in float32 whatever the gradients' dtype; it takes at most 60 arrays at once.
-    squares = [mx.nd.multi_sum_sq(*grads[i:i + 60], num_arrays=len(grads[i:i + 60]))
-               for i in range(0, len(grads), 60)]
-    return float(mx.nd.concat(*squares, dim=0).sum().sqrt().asscalar())
+    # multi_sum_sq accumulates in float32 whatever the gradients' dtype.
+    squares = mx.nd.multi_sum_sq(*grads, num_arrays=len(grads))
+    return float(squares.sum().sqrt().asscalar())
+
+
+def scale_gradients(params, factor):
+    """Multiply every gradient by `factor`, in place."""
+    for grad in _gradients(params):
+        grad *= factor
 
 
 def clip_gradients(params, max_norm):
@@ -67,9 +70,7 @@ def clip_gradients(params, max_norm):
     """
     norm = global_grad_norm(params)
     if max_norm and max_norm > 0 and math.isfinite(norm) and norm > max_norm:
-        scale = max_norm / norm
-        for grad in _gradients(params):
-            grad *= scale
+        scale_gradients(params, max_norm / norm)
     return norm
 
 
