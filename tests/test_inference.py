@@ -110,6 +110,26 @@ def test_static_backends_handle_changing_shapes(name, tiny_config):
         assert np.abs(backend(ids, valid_length) - expected).max() < 1e-5, f"batch {batch}"
 
 
+def test_fused_backend_at_positions_computes_only_those_outputs(tiny_config):
+    """The pruned last layer gives the full model's output at the asked positions (zero at padding), for
+    several numbers of positions, and is a different graph from the full one."""
+    plain = _fixture_model(tiny_config)
+    backend = make_backend("fused", _fixture_model(tiny_config))
+    ids, valid_length = pad_batch(_random_sequences(4, seed=11), PAD_ID)
+    expected = plain(mx.nd.array(ids), mx.nd.array(valid_length)).asnumpy()
+    last = ids.shape[1] - 1
+    for positions in ([[0], [0], [0], [0]], [[0, 2], [last, 1], [1, 1], [3, 0]], [[0, 1, last]] * 4):
+        positions = np.array(positions)
+        got = backend(ids, valid_length, positions)
+        assert got.shape == positions.shape + (tiny_config.units,)
+        wanted = np.take_along_axis(expected, positions[:, :, None], axis=1)
+        assert np.abs(got - wanted).max() < 1e-5, positions.tolist()
+    assert valid_length.min() <= last and not np.any(got[valid_length <= last, 2]), "padding must read as zero"
+    assert backend._at_positions is not None and backend._at_positions.last_cell is not None
+    full = backend(ids, valid_length)
+    assert np.abs(full - expected).max() < 1e-5
+
+
 def test_int8_backend_is_close_to_float(tiny_config):
     """int8 tolerance, on LayerNorm outputs of unit scale: cosine similarity >= 0.995, relative (Frobenius) error
     <= 0.1, and no element off by more than 0.5."""
@@ -156,6 +176,10 @@ def test_backends_reject_bad_batches(tiny_config):
         backend(np.zeros((1, 65), dtype=np.int32), np.array([65]))
     with pytest.raises(InputError, match="valid_length"):
         backend(np.zeros((2, 4), dtype=np.int32), np.array([4, 0]))
+    with pytest.raises(InputError, match=r"positions must lie in \[0, 3\]"):
+        backend(np.zeros((2, 4), dtype=np.int32), np.array([4, 4]), np.array([[0], [4]]))
+    with pytest.raises(InputError, match=r"positions must have shape \(2, P\)"):
+        backend(np.zeros((2, 4), dtype=np.int32), np.array([4, 4]), np.array([0, 1]))
     with pytest.raises(ConfigError, match="unknown backend"):
         make_backend("tensorrt", _fixture_model(tiny_config))
 
@@ -180,11 +204,12 @@ def test_padding_never_exceeds_max_length():
         run_in_batches(lambda ids, vl: np.zeros(len(ids)), [[1] * 3, [1] * 70], PAD_ID, 4, max_length=64)
 
 
+@pytest.mark.parametrize("name", ["hybrid", "fused"])
 @pytest.mark.parametrize("pooling", ["first", "mean"])
-def test_batched_embed_equals_one_at_a_time(tiny_config, pooling):
+def test_batched_embed_equals_one_at_a_time(tiny_config, pooling, name):
     sequences = _random_sequences(13, seed=7)
     plain = _fixture_model(tiny_config, use_decoder=False)
-    backend = make_backend("hybrid", _fixture_model(tiny_config, use_decoder=False))
+    backend = make_backend(name, _fixture_model(tiny_config, use_decoder=False))
     batched = predict.embed(backend, sequences, PAD_ID, pooling, batch_size=4)
     assert batched.shape == (13, tiny_config.units)
     for index, sequence in enumerate(sequences):
@@ -195,11 +220,12 @@ def test_batched_embed_equals_one_at_a_time(tiny_config, pooling):
     assert np.abs(unsorted - batched).max() < 1e-5
 
 
-def test_classify_matches_the_classifier(tiny_config):
+@pytest.mark.parametrize("name", ["mkldnn", "fused"])
+def test_classify_matches_the_classifier(tiny_config, name):
     sequences = _random_sequences(9, seed=8)
     classifier = _fixture_classifier(tiny_config)
     loaded = _fixture_classifier(tiny_config)
-    backend = make_backend("mkldnn", loaded.bort)
+    backend = make_backend(name, loaded.bort)
     probabilities = predict.classify(backend, loaded.classifier, sequences, PAD_ID, batch_size=4)
     assert probabilities.shape == (9, 3)
     for index, sequence in enumerate(sequences):
@@ -208,11 +234,12 @@ def test_classify_matches_the_classifier(tiny_config):
         assert np.abs(probabilities[index] - expected).max() < 1e-6, index
 
 
-def test_classify_reproduces_the_fixture_logits(tiny_config, fixture_io):
+@pytest.mark.parametrize("name", ["hybrid", "fused"])
+def test_classify_reproduces_the_fixture_logits(tiny_config, fixture_io, name):
     """The original stack's classifier logits, through the id-level task function."""
     loaded = predict.load_model(os.path.join(FIXTURES_DIR, "tiny_fp32_classifier.params"), "classify",
                                 num_heads=4)
-    backend = make_backend("hybrid", loaded.encoder)
+    backend = make_backend(name, loaded.encoder)
     sequences = [[int(t) for t in row[:int(length)]]
                  for row, length in zip(fixture_io["input_ids"], fixture_io["valid_length"])]
     probabilities = predict.classify(backend, loaded.head, sequences, PAD_ID, batch_size=2)
@@ -222,15 +249,17 @@ def test_classify_reproduces_the_fixture_logits(tiny_config, fixture_io):
     assert np.abs(probabilities - expected).max() < 1e-5
 
 
-def test_fill_mask_matches_the_mlm_logits(tiny_config):
+@pytest.mark.parametrize("name", ["hybrid", "fused"])
+def test_fill_mask_matches_the_mlm_logits(tiny_config, name):
     rng = np.random.RandomState(9)
     sequences = _random_sequences(7, seed=9)
     for sequence in sequences[:6]:  # the last sequence keeps no mask: it must get an empty list
         for position in rng.choice(np.arange(1, len(sequence) - 1), size=2, replace=False):
             sequence[position] = MASK_ID
+    sequences[2][3] = MASK_ID  # rows with 1, 2 and 3 masks share a batch
     plain = _fixture_model(tiny_config)
     loaded = _fixture_model(tiny_config)
-    backend = make_backend("hybrid", loaded)
+    backend = make_backend(name, loaded)
     results = predict.fill_mask(backend, loaded.decoder, sequences, MASK_ID, PAD_ID, top_k=4, batch_size=3)
     assert results[6] == []
     for sequence, predictions in zip(sequences[:6], results[:6]):
@@ -392,20 +421,38 @@ def test_benchmark_inference_quick_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     completed = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "scripts", "benchmark.py"), "inference", "--quick",
-         "--backends", "hybrid,mkldnn", "--baseline_models", "bert-base", "--baseline_backends", "hybrid",
+         "--backends", "hybrid,fused", "--baseline_models", "bert-base", "--baseline_backends", "hybrid",
          "--output", str(out)],
         capture_output=True, text=True, cwd=str(tmp_path), timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
-    cells = {(r["model"], r["backend"], r["batch"], r["length"]) for r in result["runs"]}
-    assert ("bort", "mkldnn", 8, 32) in cells and ("bert-base", "hybrid", 1, 16) in cells
+    cells = {(r["model"], r["backend"], r["output"], r["batch"], r["length"]): r for r in result["runs"]}
+    assert ("bort", "fused", "sequence", 8, 32) in cells and ("bert-base", "hybrid", "sequence", 1, 16) in cells
     assert all(r["seconds"] > 0 and r["gflops"] > 0 for r in result["runs"])
     assert set(result["gemm_gflops"]) == {"numpy", "mxnet"}
-    assert result["output_check"]["bort 8x32"]["mkldnn"]["max_abs_diff"] < 1e-5
+    assert result["output_check"]["bort 8x32"]["fused"]["max_abs_diff"] < 1e-5
+    # First-token output: the fused backend's pruned last layer gives hybrid's first row, with fewer products.
+    assert result["output_check"]["bort 8x32 first token"]["fused"]["max_abs_diff"] < 1e-5
+    first, full = cells[("bort", "fused", "first_token", 8, 32)], cells[("bort", "fused", "sequence", 8, 32)]
+    assert first["gflop"] < full["gflop"]
+    assert cells[("bort", "hybrid", "first_token", 8, 32)]["gflop"] == cells[("bort", "hybrid", "sequence", 8, 32)]["gflop"]
+    assert "bort 8x32 first token" in result["summary"]
     assert result["bucketing"]["seconds"]["sorted_by_length"] > 0
     assert "bort 8x32" in result["summary"] and result["summary"]["bort_vs_bert"]
     assert "goal_1_3x_torch_at_8x128" not in result["summary"]  # no 8x128 cell in a quick run
     assert "tokens/s" in completed.stdout
+
+
+def test_encoder_flops_of_a_pruned_last_layer():
+    from bort.benchmarks.inference import encoder_flops
+
+    config = get_config(None, num_layers=4, num_heads=8, hidden_size=768, units=1024, vocab_size=10)
+    full = encoder_flops(config, 8, 128)
+    assert full == 4 * (2 * 8 * 128 * (4 * 1024 ** 2 + 2 * 1024 * 768) + 4 * 8 * 128 * 128 * 1024)
+    # One position in the last layer: its four units x units products, FFN, and 8 heads x 128 keys x 2.
+    one = encoder_flops(config, 8, 128, last_layer_outputs=1)
+    assert one - 3 * full / 4 == 2 * 8 * (4 * 1024 ** 2 + 2 * 1024 * 768) + 4 * 8 * 8 * 128 * 1024
+    assert one < 0.76 * full
 
 
 def test_benchmark_torch_runner_has_the_same_weights(tmp_path, onnx_file):

@@ -6,6 +6,11 @@ rounds — so load from other processes on a shared machine falls on all of them
 reported time (the median is kept in the JSON). Weights are random (Normal(0.02)): speed does not depend on them.
 Achieved GFLOP/s count the encoder's matrix products (dense layers and attention), set against the float32 GEMM
 rate measured with MXNet's dot in the same rounds as the shape (numpy's, timed once at the start, is reported too).
+
+Two outputs are timed: the whole sequence output (B, L, units), and the first token's output only (B, units), what
+classification and first-token embeddings read. For the second, the `fused` backend computes the last layer at
+that position alone; every other backend (and torch, which has no such path) computes the whole output and keeps
+one row. GFLOP/s count the products each backend actually computes.
 """
 import dataclasses
 import gc
@@ -31,6 +36,9 @@ QUICK_VOCAB_SIZE = 300
 TORCH = "torch"
 MXNET_CHOICES = ("mxnet", "hybrid", "mkldnn", "fused", "int8", "onnxruntime", "onnxruntime-int8")
 PAPER_SPEEDUP = {"bert-base": 7.9, "bert-large": 20.0}
+SEQUENCE, FIRST_TOKEN = "sequence", "first_token"
+#: Backends whose output at chosen positions skips work (the rest compute everything and pick rows).
+PRUNING_BACKENDS = ("fused",)
 
 
 def add_arguments(parser):
@@ -53,6 +61,10 @@ def add_arguments(parser):
     parser.add_argument("--baseline_shapes", default="1x128,8x128",
                         help="shapes for the reference models; BERT-large at 32x512 alone would take minutes "
                              "per call on 2 cores (default: %(default)s)")
+    parser.add_argument("--first_token_shapes", default="1x128,8x128",
+                        help="shapes at which Bort's backends and torch are also timed returning the first token's "
+                             "output only (classification, first-token embeddings), where the fused backend prunes "
+                             "the last layer; 'none' skips them (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="timed rounds per shape (after one warm-up call each) (default: %(default)s)")
     parser.add_argument("--max_seconds_per_cell", type=float, default=20.0,
@@ -81,9 +93,10 @@ class Runner:
     model: str
     backend: str
     config: object
-    call: object  # (ids, valid_length) -> sequence output
+    call: object  # (ids, valid_length[, positions]) -> sequence output (or the output at positions)
     setup_seconds: float
     note: str = ""
+    output: str = "sequence"  # or FIRST_TOKEN: the runner asks for position 0 only
 
 
 def parse_shapes(text):
@@ -107,12 +120,18 @@ def _names(text, allowed, what):
     return names
 
 
-def encoder_flops(config, batch, length):
-    """Multiply-adds x 2 of the encoder's matrix products for one forward pass."""
-    units, ffn = config.units, config.hidden_size
-    dense = 2 * batch * length * (4 * units * units + 2 * units * ffn)
-    attention = 2 * 2 * batch * length * length * units  # Q K^T and weights x V
-    return config.num_layers * (dense + attention)
+def encoder_flops(config, batch, length, last_layer_outputs=None):
+    """Multiply-adds x 2 of the encoder's matrix products for one forward pass; with `last_layer_outputs` P, of a
+    pass whose last layer is computed at P positions per sequence the way `QueryPositionsCell` does (the key and
+    value projections folded into each query: no keys or values are formed)."""
+    units, ffn, heads = config.units, config.hidden_size, config.num_heads
+    full_layer = 2 * batch * length * (4 * units * units + 2 * units * ffn) + 2 * 2 * batch * length * length * units
+    if last_layer_outputs is None:
+        return config.num_layers * full_layer
+    queries = batch * last_layer_outputs
+    # query, folded key, value and output projections, FFN; scores and mixing against every position per head
+    last_layer = 2 * queries * (4 * units * units + 2 * units * ffn) + 2 * 2 * queries * heads * length * units
+    return (config.num_layers - 1) * full_layer + last_layer
 
 
 def gemm_calls(size):
@@ -230,11 +249,12 @@ class _Models:
         hf.write_hf(source, directory)
         net, _ = hf.load_hf_model(directory)
 
-        def call(ids, valid_length):
+        def call(ids, valid_length, positions=None):
             mask = torch.from_numpy((np.arange(ids.shape[1])[None, :] < valid_length[:, None]).astype(np.int64))
             with torch.inference_mode():
-                return net(input_ids=torch.from_numpy(ids.astype(np.int64)), attention_mask=mask
-                           ).last_hidden_state.numpy()
+                sequence = net(input_ids=torch.from_numpy(ids.astype(np.int64)), attention_mask=mask
+                               ).last_hidden_state.numpy()
+            return sequence if positions is None else np.take_along_axis(sequence, positions[:, :, None], axis=1)
 
         return call
 
@@ -263,6 +283,14 @@ def _gemm_runners(size):
     return [Runner("gemm", "mxnet", config, lambda ids, valid_length, call=gemm_calls(size)["mxnet"]: call(), 0.0)]
 
 
+def first_token_runner(runner):
+    """The same model and backend, asked for the first token's output only."""
+    def call(ids, valid_length):
+        return runner.call(ids, valid_length, np.zeros((ids.shape[0], 1), dtype=np.int64))
+
+    return dataclasses.replace(runner, call=call, output=FIRST_TOKEN)
+
+
 def _time_shape(runners, shape, args, vocab_size, reference_outputs):
     """Round-robin timing of all runners on one shape; returns {(model, backend): seconds list}."""
     rng = np.random.RandomState(shape[0] * 1000 + shape[1])
@@ -274,8 +302,8 @@ def _time_shape(runners, shape, args, vocab_size, reference_outputs):
         ids, valid_length = batches[runner.model]
         output = runner.call(ids, valid_length)  # warm-up: builds graphs, allocates memory
         if args.check_outputs and runner.model != "gemm":
-            reference_outputs.setdefault((runner.model, shape), {})[runner.backend] = output
-        times[(runner.model, runner.backend)] = []
+            reference_outputs.setdefault((runner.model, shape, runner.output), {})[runner.backend] = output
+        times[_key(runner)] = []
     for _ in range(args.rounds):
         round_seconds = 0.0
         for runner in runners:
@@ -283,11 +311,15 @@ def _time_shape(runners, shape, args, vocab_size, reference_outputs):
             start = time.perf_counter()
             runner.call(ids, valid_length)
             elapsed = time.perf_counter() - start
-            times[(runner.model, runner.backend)].append(elapsed)
+            times[_key(runner)].append(elapsed)
             round_seconds += elapsed
         if round_seconds > args.max_seconds_per_cell:
             break
     return times
+
+
+def _key(runner):
+    return runner.model, runner.backend, runner.output
 
 
 def _output_differences(outputs):
@@ -337,12 +369,14 @@ def run(args):
     if args.quick:
         architectures, vocab_size, max_length = QUICK_ARCHITECTURES, QUICK_VOCAB_SIZE, 64
         shapes, baseline_shapes = [(1, 16), (8, 32)], [(1, 16), (8, 32)]
+        first_token_shapes = [(8, 32)] if args.first_token_shapes != "none" else []
         gemm_size, args.rounds = min(args.gemm_size, 256), 1
     else:
         architectures, vocab_size, max_length = ARCHITECTURES, VOCAB_SIZE, 512
         shapes, baseline_shapes = parse_shapes(args.shapes), parse_shapes(args.baseline_shapes)
+        first_token_shapes = parse_shapes(args.first_token_shapes) if args.first_token_shapes != "none" else []
         gemm_size = args.gemm_size
-    too_long = [s for s in shapes + baseline_shapes if s[1] > max_length]
+    too_long = [s for s in shapes + baseline_shapes + first_token_shapes if s[1] > max_length]
     if too_long:
         raise ConfigError(f"shapes {too_long} exceed the models' max_length {max_length}")
     backends = _names(args.backends, MXNET_CHOICES + (TORCH,), "backend")
@@ -374,20 +408,24 @@ def run(args):
             result["setup_seconds"][f"{model}/{backend}"] = round(runner.setup_seconds, 2)
             if runner.note:
                 result["notes"][f"{model}/{backend}"] = runner.note
-        all_shapes = sorted(set(shapes) | set(baseline_shapes), key=lambda s: (s[1], s[0]))
+        timed_baseline_shapes = set(baseline_shapes) if baseline_models and baseline_backends else set()
+        all_shapes = sorted(set(shapes) | timed_baseline_shapes | set(first_token_shapes), key=lambda s: (s[1], s[0]))
         outputs = {}
         gemm_runners = _gemm_runners(gemm_size)
         for shape in tqdm(all_shapes, desc="timing shapes", unit="shape"):
             active = [runners[(m, b)] for m, b, model_shapes in plan if (m, b) in runners and shape in model_shapes]
+            if shape in first_token_shapes:
+                active += [first_token_runner(runners[("bort", b)]) for b in backends if ("bort", b) in runners]
             times = _time_shape(active + gemm_runners, shape, args, vocab_size, outputs)
-            gemm_rate = max(2.0 * gemm_size ** 3 / min(times[("gemm", g.backend)]) / 1e9 for g in gemm_runners)
+            gemm_rate = max(2.0 * gemm_size ** 3 / min(times[_key(g)]) / 1e9 for g in gemm_runners)
             result["gemm_gflops_per_shape"][f"{shape[0]}x{shape[1]}"] = gemm_rate
             for runner in active:
-                seconds = times[(runner.model, runner.backend)]
+                seconds = times[_key(runner)]
                 best = min(seconds)
-                flops = encoder_flops(runner.config, *shape)
+                pruned = runner.output == FIRST_TOKEN and runner.backend in PRUNING_BACKENDS
+                flops = encoder_flops(runner.config, *shape, last_layer_outputs=1 if pruned else None)
                 result["runs"].append(dict(
-                    model=runner.model, backend=runner.backend, batch=shape[0], length=shape[1],
+                    model=runner.model, backend=runner.backend, output=runner.output, batch=shape[0], length=shape[1],
                     seconds=best, median_seconds=float(np.median(seconds)), rounds=len(seconds),
                     sequences_per_s=shape[0] / best, tokens_per_s=shape[0] * shape[1] / best,
                     gflop=flops / 1e9, gflops=flops / best / 1e9,
@@ -397,16 +435,33 @@ def run(args):
         if args.bucketing_examples and bucketing_runner is not None:
             result["bucketing"] = time_bucketing(bucketing_runner, args.bucketing_examples, max_length,
                                                  args.rounds)
-        for (model, shape), by_backend in outputs.items():
-            result["output_check"][f"{model} {shape[0]}x{shape[1]}"] = _output_differences(by_backend)
+        for (model, shape, output), by_backend in outputs.items():
+            name = f"{model} {shape[0]}x{shape[1]}" + (" first token" if output == FIRST_TOKEN else "")
+            result["output_check"][name] = _output_differences(by_backend)
     result["summary"] = summarize(result, architectures)
     result["wall_seconds"] = round(time.perf_counter() - wall, 1)
     print_report(result)
     return result
 
 
-def _run_lookup(result):
-    return {(r["model"], r["backend"], r["batch"], r["length"]): r for r in result["runs"]}
+def _run_lookup(result, output=SEQUENCE):
+    """(model, backend, batch, length) -> run, for the runs of one output kind."""
+    return {(r["model"], r["backend"], r["batch"], r["length"]): r for r in result["runs"] if r["output"] == output}
+
+
+def _best_of_cell(cell, torch_run):
+    """The fastest of this package's runs of one shape and output, and its speed-up over torch's."""
+    best = min(cell, key=lambda r: r["seconds"])
+    entry = dict(best_backend=best["backend"], best_seconds=best["seconds"], best_gemm_fraction=best["gemm_fraction"])
+    if torch_run:
+        entry["speedup_vs_torch"] = torch_run["seconds"] / best["seconds"]
+    mxnet_cell = [r for r in cell if not r["backend"].startswith("onnxruntime")]
+    if mxnet_cell:
+        best_mxnet = min(mxnet_cell, key=lambda r: r["seconds"])
+        entry.update(best_mxnet_backend=best_mxnet["backend"], best_mxnet_gemm_fraction=best_mxnet["gemm_fraction"])
+        if torch_run:
+            entry["best_mxnet_speedup_vs_torch"] = torch_run["seconds"] / best_mxnet["seconds"]
+    return entry
 
 
 def summarize(result, architectures):
@@ -415,25 +470,14 @@ def summarize(result, architectures):
 
     runs = _run_lookup(result)
     summary = {}
-    bort_runs = [r for r in result["runs"] if r["model"] == "bort"]
-    package = [r for r in bort_runs if r["backend"] != TORCH]
-    for batch, length in sorted({(r["batch"], r["length"]) for r in bort_runs}):
-        cell = [r for r in package if (r["batch"], r["length"]) == (batch, length)]
-        if not cell:
-            continue
-        best = min(cell, key=lambda r: r["seconds"])
-        entry = dict(best_backend=best["backend"], best_seconds=best["seconds"],
-                     best_gemm_fraction=best["gemm_fraction"])
-        torch_run = runs.get(("bort", TORCH, batch, length))
-        if torch_run:
-            entry["speedup_vs_torch"] = torch_run["seconds"] / best["seconds"]
-        mxnet_cell = [r for r in cell if not r["backend"].startswith("onnxruntime")]
-        if mxnet_cell:
-            best_mxnet = min(mxnet_cell, key=lambda r: r["seconds"])
-            entry.update(best_mxnet_backend=best_mxnet["backend"], best_mxnet_gemm_fraction=best_mxnet["gemm_fraction"])
-            if torch_run:
-                entry["best_mxnet_speedup_vs_torch"] = torch_run["seconds"] / best_mxnet["seconds"]
-        summary[f"bort {batch}x{length}"] = entry
+    for output, suffix in ((SEQUENCE, ""), (FIRST_TOKEN, " first token")):
+        by_cell = _run_lookup(result, output)
+        bort_runs = [r for r in by_cell.values() if r["model"] == "bort"]
+        for batch, length in sorted({(r["batch"], r["length"]) for r in bort_runs}):
+            cell = [r for r in bort_runs if (r["batch"], r["length"]) == (batch, length) and r["backend"] != TORCH]
+            if cell:
+                summary[f"bort {batch}x{length}{suffix}"] = _best_of_cell(cell, by_cell.get(("bort", TORCH, batch,
+                                                                                             length)))
 
     def flop_ratio(model, length):
         def cfg(name):
@@ -456,6 +500,9 @@ def summarize(result, architectures):
     if goal_cell:
         summary["goal_1_3x_torch_at_8x128"] = goal_cell.get("speedup_vs_torch", 0) >= 1.3
         summary["goal_70pct_gemm_at_8x128"] = goal_cell["best_gemm_fraction"] >= 0.7
+    first_token_cell = summary.get("bort 8x128 first token")
+    if first_token_cell and "speedup_vs_torch" in first_token_cell:
+        summary["goal_1_3x_torch_at_8x128_first_token"] = first_token_cell["speedup_vs_torch"] >= 1.3
     base = [r for r in ratios if r["model"] == "bert-base" and r["length"] == 128 and r["backend"] != TORCH]
     if base:
         summary["goal_base_ratio_at_least_flop_ratio"] = all(r["speed_ratio"] >= r["flop_ratio"] for r in base)
@@ -468,13 +515,13 @@ def print_report(result):
           + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gemm.items())
           + f"; {result['threads']} threads on {result['cpu_count']} cores; during each shape's rounds: "
           + ", ".join(f"{k} {v:.1f}" for k, v in result["gemm_gflops_per_shape"].items()))
-    header = (f"{'model':11s} {'backend':17s} {'shape':>7s} {'ms':>9s} {'seq/s':>8s} {'tokens/s':>9s} "
+    header = (f"{'model':11s} {'backend':17s} {'output':11s} {'shape':>7s} {'ms':>9s} {'seq/s':>8s} {'tokens/s':>9s} "
               f"{'GFLOP/s':>8s} {'%GEMM':>6s}")
     print(header)
     print("-" * len(header))
-    for r in sorted(result["runs"], key=lambda r: (r["length"], r["batch"], r["model"], r["seconds"])):
-        print(f"{r['model']:11s} {r['backend']:17s} {r['batch']:>3d}x{r['length']:<3d} {1000 * r['seconds']:9.1f} "
-              f"{r['sequences_per_s']:8.2f} {r['tokens_per_s']:9.0f} {r['gflops']:8.1f} "
+    for r in sorted(result["runs"], key=lambda r: (r["length"], r["batch"], r["output"], r["model"], r["seconds"])):
+        print(f"{r['model']:11s} {r['backend']:17s} {r['output']:11s} {r['batch']:>3d}x{r['length']:<3d} "
+              f"{1000 * r['seconds']:9.1f} {r['sequences_per_s']:8.2f} {r['tokens_per_s']:9.0f} {r['gflops']:8.1f} "
               f"{100 * r['gemm_fraction']:5.0f}%")
     summary = result["summary"]
     for key, entry in summary.items():
@@ -501,6 +548,7 @@ def print_report(result):
               f"{bucketing['seconds']['input_order']:.2f} s ({bucketing['speedup']:.2f}x)")
     for name, why in result["unavailable"].items():
         print(f"unavailable: {name}: {why}")
-    for key in ("goal_1_3x_torch_at_8x128", "goal_70pct_gemm_at_8x128", "goal_base_ratio_at_least_flop_ratio"):
+    for key in ("goal_1_3x_torch_at_8x128", "goal_1_3x_torch_at_8x128_first_token", "goal_70pct_gemm_at_8x128",
+                "goal_base_ratio_at_least_flop_ratio"):
         if key in summary:
             print(f"{key}: {'met' if summary[key] else 'NOT met'}")

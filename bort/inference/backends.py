@@ -3,6 +3,9 @@
 A backend is called as `backend(ids, valid_length)` with numpy arrays, ids (B, L) and valid_length (B,), and
 returns the sequence output (B, L, units) as float32 numpy, zero at padded positions like `BortModel`. The task
 heads (classifier, MLM decoder) run after it in plain MXNet, so every backend serves every task.
+`backend(ids, valid_length, positions)` with positions (B, P) returns only the output at those positions
+(B, P, units): the `fused` backend then computes the last layer only there (`FusedBortEncoder(at_positions=
+True)`); the others compute everything and pick the positions out.
 
 - `mxnet`: the Gluon model run imperatively (the reference; slow, for checking).
 - `hybrid`: hybridized with static_alloc and static_shape (one cached graph per input shape).
@@ -39,6 +42,16 @@ def set_thread_env(threads):
             os.environ[name] = str(threads)
 
 
+def check_positions(positions, ids):
+    """Validate (B, P) output positions for a (B, L) batch."""
+    positions = np.asarray(positions)
+    if positions.ndim != 2 or positions.shape[0] != ids.shape[0] or positions.shape[1] == 0:
+        raise InputError(f"positions must have shape ({ids.shape[0]}, P) with P >= 1, got {positions.shape}")
+    if positions.min() < 0 or positions.max() >= ids.shape[1]:
+        raise InputError(f"positions must lie in [0, {ids.shape[1] - 1}], got {positions.min()} to {positions.max()}")
+    return positions
+
+
 def check_batch(ids, valid_length, vocab_size, max_length):
     """Validate a numpy batch once, cheaply, instead of the model's per-call device checks."""
     ids = np.asarray(ids)
@@ -58,19 +71,25 @@ def check_batch(ids, valid_length, vocab_size, max_length):
 
 
 class Backend:
-    """Base class: subclasses implement `_run(ids, valid_length) -> (B, L, units) numpy`."""
+    """Base class: subclasses implement `_run(ids, valid_length) -> (B, L, units) numpy`, and may implement
+    `_run_at(ids, valid_length, positions) -> (B, P, units)` more cheaply than running everything."""
 
     name = "base"
 
     def __init__(self, config):
         self.config = config
 
-    def __call__(self, ids, valid_length):
+    def __call__(self, ids, valid_length, positions=None):
         ids, valid_length = check_batch(ids, valid_length, self.config.vocab_size, self.config.max_length)
-        return self._run(ids, valid_length)
+        if positions is None:
+            return self._run(ids, valid_length)
+        return self._run_at(ids, valid_length, check_positions(positions, ids))
 
     def _run(self, ids, valid_length):
         raise NotImplementedError
+
+    def _run_at(self, ids, valid_length, positions):
+        return np.take_along_axis(self._run(ids, valid_length), positions[:, :, None], axis=1)
 
 
 class MXNetBackend(Backend):
@@ -83,12 +102,14 @@ class MXNetBackend(Backend):
         if mode not in ("mxnet", "hybrid", "mkldnn", "fused"):
             raise ConfigError(f"unknown MXNet mode {mode!r}")
         self.name = mode
+        self._source = model
         if mode == "fused":
             from .fused import FusedBortEncoder
 
             model.validate_inputs = False
             model = FusedBortEncoder(model)
         self.model = model
+        self._at_positions = None  # the `fused` encoder's form with a pruned last layer, built on first use
         self._mx = mx
         self._optimized = False
         # check_batch already validated; the model's own check costs a device sync per call.
@@ -101,19 +122,39 @@ class MXNetBackend(Backend):
 
     def _run(self, ids, valid_length):
         mx = self._mx
-        ids_nd = mx.nd.array(ids, dtype="int32")
-        length_nd = mx.nd.array(valid_length, dtype="int32")
+        inputs = (mx.nd.array(ids, dtype="int32"), mx.nd.array(valid_length, dtype="int32"))
         if self.name in ("mkldnn", "fused") and not self._optimized:
-            # optimize_for partitions the graph for oneDNN and hybridizes; later shapes reuse the partitioning.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*is not used by any computation")
-                self.model.optimize_for(ids_nd, length_nd, backend="MKLDNN", static_alloc=True, static_shape=True)
+            _optimize(self.model, inputs)
             self._optimized = True
-        with warnings.catch_warnings():
-            # The MLM decoder of a fill-mask model is run separately, after the backend; Gluon would warn that
-            # its parameters are unused by the encoder graph.
-            warnings.filterwarnings("ignore", message=".*is not used by any computation")
-            return self.model(ids_nd, length_nd).asnumpy()
+        return _quietly(self.model, inputs)
+
+    def _run_at(self, ids, valid_length, positions):
+        if self.name != "fused":
+            return super()._run_at(ids, valid_length, positions)
+        mx = self._mx
+        inputs = (mx.nd.array(ids, dtype="int32"), mx.nd.array(valid_length, dtype="int32"),
+                  mx.nd.array(positions, dtype="int32"))
+        if self._at_positions is None:
+            from .fused import FusedBortEncoder
+
+            self._at_positions = FusedBortEncoder(self._source, at_positions=True, share_layers_of=self.model)
+            _optimize(self._at_positions, inputs)
+        return _quietly(self._at_positions, inputs)
+
+
+def _optimize(block, inputs):
+    """oneDNN subgraph partitioning, once per block (later shapes reuse it); also hybridizes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is not used by any computation")
+        block.optimize_for(*inputs, backend="MKLDNN", static_alloc=True, static_shape=True)
+
+
+def _quietly(block, inputs):
+    with warnings.catch_warnings():
+        # The MLM decoder of a fill-mask model is run separately, after the backend; Gluon would warn that
+        # its parameters are unused by the encoder graph.
+        warnings.filterwarnings("ignore", message=".*is not used by any computation")
+        return block(*inputs).asnumpy()
 
 
 def calibration_batches(sequences, pad_id, batch_size=8, max_batches=4):

@@ -82,10 +82,15 @@ def _apply_head(head, vectors):
     return head(mx.nd.array(vectors, dtype="float32")).asnumpy()
 
 
+def _first_positions(ids):
+    """(B, 1) zeros: ask the backend for the first token's output only."""
+    return np.zeros((ids.shape[0], 1), dtype=np.int64)
+
+
 def classify(backend, head, sequences, pad_id, batch_size=32, sort_by_length=True, progress=False):
     """Class probabilities (N, num_classes) from the fine-tuned head over the first token (`<s>`)."""
     def run(ids, valid_length):
-        first_token = backend(ids, valid_length)[:, 0, :]
+        first_token = backend(ids, valid_length, _first_positions(ids))[:, 0, :]
         return _softmax(_apply_head(head, first_token))
 
     rows = run_in_batches(run, sequences, pad_id, batch_size, backend.config.max_length, sort_by_length,
@@ -99,9 +104,9 @@ def embed(backend, sequences, pad_id, pooling="first", batch_size=32, sort_by_le
         raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
 
     def run(ids, valid_length):
-        sequence = backend(ids, valid_length)
         if pooling == "first":
-            return sequence[:, 0, :]
+            return backend(ids, valid_length, _first_positions(ids))[:, 0, :]
+        sequence = backend(ids, valid_length)
         # Padded positions are zero in the sequence output, so a plain sum covers only real tokens.
         return sequence.sum(axis=1) / valid_length[:, None].astype(np.float32)
 
@@ -126,11 +131,16 @@ def fill_mask(backend, decoder, sequences, mask_id, pad_id, top_k=5, batch_size=
         raise InputError(f"no input has a mask token (id {mask_id}); write <mask> where a word should be predicted")
 
     def run(ids, valid_length):
-        sequence = backend(ids, valid_length)
         rows, columns = np.nonzero((ids == mask_id) & (np.arange(ids.shape[1])[None, :] < valid_length[:, None]))
         per_row = [[] for _ in range(ids.shape[0])]
         if len(rows):
-            probabilities = _softmax(_apply_head(decoder, sequence[rows, columns]))
+            # The encoder output is needed only at the masks: (B, P) positions, P the most masks in a row, rows
+            # with fewer padded with position 0 (computed, then not read).
+            slot = np.concatenate([np.arange(count) for count in np.bincount(rows, minlength=ids.shape[0])])
+            positions = np.zeros((ids.shape[0], slot.max() + 1), dtype=np.int64)
+            positions[rows, slot] = columns
+            at_masks = backend(ids, valid_length, positions)[rows, slot]
+            probabilities = _softmax(_apply_head(decoder, at_masks))
             k = min(top_k, probabilities.shape[1])
             best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
             for found, (row, column) in enumerate(zip(rows, columns)):
