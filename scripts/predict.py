@@ -71,9 +71,10 @@ def _add_common(parser):
                              "file does not record (default: %(default)s)")
     parser.add_argument("--num-heads", type=int, default=None, help="number of attention heads (overrides "
                                                                      "--model-name's)")
-    parser.add_argument("--backend", choices=BACKENDS, default="hybrid",
-                        help="how to run the encoder: 'hybrid' (MXNet static graph), 'mkldnn' (oneDNN fused "
-                             "graph), 'fused' (one Q/K/V GEMM + oneDNN fused attention), 'int8' (quantized, "
+    parser.add_argument("--backend", choices=BACKENDS, default="fused",
+                        help="how to run the encoder: 'fused' (one Q/K/V GEMM + oneDNN fused attention, and the "
+                             "last layer only where the task reads it: the fastest exact path), 'hybrid' (MXNet "
+                             "static graph), 'mkldnn' (oneDNN fused graph), 'int8' (quantized, "
                              "calibrated on the first inputs), 'mxnet' (imperative), "
                              "'onnxruntime' / 'onnxruntime-int8' (needs --onnx) (default: %(default)s)")
     parser.add_argument("--onnx", default=None,
