@@ -20,7 +20,23 @@ HOROVOD_PIN="horovod==0.28.1"
 STAMP_TEXT="$(printf '%s\n' "${BASE_PINS[@]}" gluonnlp==0.10.0 "$HOROVOD_PIN" "skip_horovod=${BORT_SKIP_HOROVOD:-0}")"
 STAMP="$VENV/.bort_env_stamp"
 
+# The C tokenizer (bort/tokenizer/_bytelevel.c, the 'native' byte-level BPE engine) is built in place by the
+# editable install at the end; this rebuilds it when the environment is ready but the checkout's .so is
+# missing (a fresh clone) or older than the .c (an edit). Optional: without it byte-level BPE encodes with
+# tiktoken (same ids, slower) and says why.
+build_native_tokenizer() {
+  local source="$ROOT/bort/tokenizer/_bytelevel.c" suffix built
+  suffix="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+  built="$ROOT/bort/tokenizer/_bytelevel$suffix"
+  if [[ ! -f "$built" || "$source" -nt "$built" ]]; then
+    echo "[setup_env] building the C tokenizer $source"
+    (cd "$ROOT" && "$VENV/bin/python" setup.py -q build_ext --inplace) ||
+      echo "[setup_env] warning: the C tokenizer did not build; byte-level BPE encodes with tiktoken (slower)"
+  fi
+}
+
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_TEXT" ]] && "$VENV/bin/python" -c "import bort" 2>/dev/null; then
+  build_native_tokenizer
   exit 0
 fi
 

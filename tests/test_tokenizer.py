@@ -179,10 +179,11 @@ def _unicode_stress_texts(seed, count):
 
 
 def _tokenizer_pair(vocabulary):
-    """The same vocabulary on tiktoken and on `tokenizers`."""
+    """The same vocabulary on tiktoken (without the native engine, tested in test_tokenizer_native.py) and on
+    `tokenizers`."""
     from bort.tokenizer.bpe_backend import ByteLevelBPEBackend
 
-    return (BortTokenizer(ByteLevelBPEBackend(vocabulary)),
+    return (BortTokenizer(ByteLevelBPEBackend(vocabulary, use_native=False)),
             BortTokenizer(ByteLevelBPEBackend(vocabulary, use_tiktoken=False)))
 
 
@@ -198,7 +199,7 @@ def test_tiktoken_engine_equals_tokenizers_and_transformers(hf_files, corpus):
 
     fast, slow = _tokenizer_pair(load_hf_files(*hf_files))
     assert (fast.engine, slow.engine) == ("tiktoken", "tokenizers")
-    assert BortTokenizer.from_hf(*hf_files).engine == "tiktoken"
+    assert BortTokenizer.from_hf(*hf_files).engine == "native"
     assert BortTokenizer.from_hf(*hf_files, parse_special_tokens=True).engine == "tokenizers"
     reference = _transformers_reference(*hf_files)
     texts = corpus + _unicode_stress_texts(2, 400) + ["fill <mask> and <s></s>", "<pad><unk>"]
@@ -279,20 +280,27 @@ def test_tiktoken_falls_back_where_its_merge_rule_differs(tmp_path, caplog):
 def test_tiktoken_ranks_a_token_made_twice_by_the_merge_bpe_uses(tmp_path):
     # "abc" is listed as (ab, c) first, but BPE makes it by (a, bc): (b, c) comes before (a, b). Ranking
     # "abc" by its first line would join a+bc before bc+d in "abcd"; GPT-2 makes [a, bcd].
+    from bort.tokenizer import load_hf_files
+
     merges = [("b", "c"), ("a", "b"), ("ab", "c"), ("bc", "d"), ("a", "bc")]
     files = _handmade_vocabulary(tmp_path / "twice", merges)
-    tok = BortTokenizer.from_hf(*files)
-    assert tok.engine == "tiktoken"
+    tok, _ = _tokenizer_pair(load_hf_files(*files))
+    native = BortTokenizer.from_hf(*files)
+    assert (tok.engine, native.engine) == ("tiktoken", "native")
     reference = _transformers_reference(*files)
     assert reference.tokenize("abcd") == ["a", "bcd"]
     assert tok.convert_ids_to_tokens(tok.encode("abcd", add_special_tokens=False)) == ["a", "bcd"]
     texts = _letter_soup(6, 500)
-    assert tok.encode_many(texts) == [reference.encode(text, add_special_tokens=False) for text in texts]
+    expected = [reference.encode(text, add_special_tokens=False) for text in texts]
+    assert tok.encode_many(texts) == expected
+    assert native.encode_many(texts) == expected
 
 
-def test_encode_many_over_threads_equals_encode(tok, corpus):
+def test_encode_many_over_threads_equals_encode(hf_files, corpus):
+    from bort.tokenizer import load_hf_files
     from bort.tokenizer.tiktoken_bpe import PARALLEL_MIN_TEXTS
 
+    tok, _ = _tokenizer_pair(load_hf_files(*hf_files))  # the tiktoken engine: the one that uses threads
     batch = (corpus * (2 * PARALLEL_MIN_TEXTS // len(corpus) + 2))[::-1]
     assert len(batch) > 2 * PARALLEL_MIN_TEXTS and tok.engine == "tiktoken"
     assert tok.encode_many(batch) == [tok.encode(text, add_special_tokens=False) for text in batch]

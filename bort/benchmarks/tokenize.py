@@ -38,10 +38,11 @@ def add_arguments(parser):
     parser.add_argument("--train_vocab_size", type=int, default=5000,
                         help="size of the vocabulary trained when none is given (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=16384,
-                        help="texts per call of the batch encoder; batches of more than 2048 texts are split over "
-                             "the cores (default: %(default)s)")
+                        help="texts per call of the batch encoder; the tiktoken engine splits batches of more "
+                             "than 2048 texts over the cores (default: %(default)s)")
     parser.add_argument("--with_engines", type=str2bool, default=True,
-                        help="also time the batch encoder on one thread, on the `tokenizers` engine, and with "
+                        help="also time the batch encoder with its piece cache emptied before each run, on the "
+                             "tiktoken engine (all cores and one thread), on the `tokenizers` engine, and with "
                              "ids that do not follow the merges' order (RoBERTa's case: tiktoken's ranks are "
                              "mapped back to ids) (default: %(default)s)")
     parser.add_argument("--with_transformers", type=str2bool, default=True,
@@ -77,13 +78,30 @@ def _prepare_vocabulary(args, scratch):
     return hf_vocab, hf_merges, gluonnlp_vocab, ranks
 
 
+def _cold_cache(tokenizer, batched):
+    """The batch encoder with the native engine's piece cache emptied before each run (what a corpus of new
+    words costs), or None on another engine."""
+    native = getattr(tokenizer._backend, "_native", None)
+    if native is None:
+        return None
+    encode_warm = batched(tokenizer)
+
+    def encode_all(texts):
+        native.piece_cache().clear()
+        return encode_warm(texts)
+
+    return encode_all
+
+
 def _engine_variants(hf_vocab, hf_merges, batched):
-    """The batch encoder on `tokenizers`, and on tiktoken with the vocabulary's ids reversed (RoBERTa's ids
-    follow fairseq's frequency order, so its tiktoken ranks go through the id table)."""
+    """The batch encoder on tiktoken without the native engine (all cores and one thread), on `tokenizers`,
+    and with the vocabulary's ids reversed (RoBERTa's ids follow fairseq's frequency order, so its tiktoken
+    ranks go through the id table)."""
     from ..tokenizer import BortTokenizer, load_hf_files
     from ..tokenizer.bpe_backend import ByteLevelBPEBackend
 
     vocabulary = load_hf_files(hf_vocab, hf_merges)
+    on_tiktoken = BortTokenizer(ByteLevelBPEBackend(vocabulary, use_native=False))
     on_tokenizers = BortTokenizer(ByteLevelBPEBackend(vocabulary, use_tiktoken=False))
     specials = set(vocabulary.special_tokens.values())
     ordinary = sorted((token for token in vocabulary.token_to_id if token not in specials),
@@ -95,7 +113,9 @@ def _engine_variants(hf_vocab, hf_merges, batched):
     back = [0] * len(reversed_ids)
     for token, idx in reversed_ids.items():
         back[idx] = vocabulary.token_to_id[token]
-    return {f"bort encode_many (batch, {reordered.engine}, 1 thread, ids not in merge order)":
+    return {f"bort encode_many (batch, {on_tiktoken.engine}, all cores)": (batched(on_tiktoken), None),
+            f"bort encode_many (batch, {on_tiktoken.engine}, 1 thread)": (batched(on_tiktoken, 1), None),
+            f"bort encode_many (batch, {reordered.engine}, 1 thread, ids not in merge order)":
             (batched(reordered, 1), back),
             "bort encode_many (batch, tokenizers)": (batched(on_tokenizers), None)}
 
@@ -121,9 +141,14 @@ def run(args):
                 return out
             return encode_all
 
-        encoders[f"bort encode_many (batch, {tokenizer.engine})"] = (batched(tokenizer), None)
+        # The native engine runs on one thread whatever num_threads says; tiktoken splits large batches.
+        threads = "1 thread" if tokenizer.engine == "native" else "all cores"
+        encoders[f"bort encode_many (batch, {tokenizer.engine}, {threads})"] = (batched(tokenizer), None)
         if args.with_engines:
-            encoders[f"bort encode_many (batch, {tokenizer.engine}, 1 thread)"] = (batched(tokenizer, 1), None)
+            cold = _cold_cache(tokenizer, batched)
+            if cold is not None:
+                encoders[f"bort encode_many (batch, {tokenizer.engine}, cache emptied before each run)"] = (
+                    cold, None)
             encoders.update(_engine_variants(hf_vocab, hf_merges, batched))
         encoders["bort encode (one by one)"] = (
             lambda texts: [tokenizer.encode(text, add_special_tokens=False) for text in texts], None)

@@ -128,9 +128,10 @@ class BortTokenizer:
 
     @property
     def engine(self):
-        """The library that turns text into ids: 'tiktoken' (byte-level BPE, the fast path), 'tokenizers'
-        (byte-level BPE with parse_special_tokens=True, or merges tiktoken cannot follow exactly) or
-        'sentencepiece'."""
+        """What turns text into ids: 'native' (byte-level BPE, the fast path: GPT-2's pre-tokenization in C
+        with a piece cache over tiktoken's BPE), 'tiktoken' (the same without the C extension, when it is not
+        built), 'tokenizers' (byte-level BPE with parse_special_tokens=True, or merges tiktoken cannot follow
+        exactly) or 'sentencepiece'."""
         return self._backend.engine
 
     @property
@@ -204,9 +205,9 @@ class BortTokenizer:
     def encode_many(self, texts, add_special_tokens=False, num_threads=None):
         """ids of many texts in one call to the fast batch encoder (for pretraining-data creation).
 
-        num_threads: byte-level BPE on tiktoken splits batches of more than 2048 texts over this many threads
-        (default: every core the process may use); pass 1 inside worker processes that already share the
-        cores out."""
+        num_threads: byte-level BPE on the 'tiktoken' engine splits batches of more than 2048 texts over this
+        many threads (default: every core the process may use); pass 1 inside worker processes that already
+        share the cores out. The 'native' engine runs on the calling thread and ignores it."""
         texts = list(texts)
         for index, text in enumerate(texts):
             _check_text(text, f"texts[{index}]")
