@@ -347,6 +347,20 @@ def _predict(task, params, vocab_files, input_path, output, *extra):
     return _script_main("predict")(argv)
 
 
+def test_tokenize_examples_truncates_and_counts(vocab_files):
+    from bort.inference.inputs import Example
+    from bort.tokenizer import BortTokenizer
+
+    tokenizer = BortTokenizer.from_hf(*vocab_files)
+    long_text = " ".join(["several words here"] * 20)
+    examples = [Example(1, "short"), Example(2, long_text), Example(3, "a", "b"), Example(4, long_text, long_text)]
+    sequences, truncated = predict.tokenize_examples(tokenizer, examples, max_length=16)
+    assert truncated == 2
+    assert sequences[0] == tokenizer.encode("short") and sequences[2] == tokenizer.encode_pair("a", "b")
+    assert sequences[1] == tokenizer.encode(long_text, max_length=16) and len(sequences[1]) == 16
+    assert sequences[3] == tokenizer.encode_pair(long_text, long_text, max_length=16) and len(sequences[3]) == 16
+
+
 def test_predict_script_classify_and_embed(tmp_path, vocab_files, tiny_config):
     from bort.tokenizer import BortTokenizer
 

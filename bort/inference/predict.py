@@ -60,12 +60,15 @@ def tokenize_examples(tokenizer, examples, max_length):
     sequences, truncated = [], 0
     for example in examples:
         if example.text_b is None:
-            full = tokenizer.encode(example.text)
-            ids = tokenizer.encode(example.text, max_length=max_length)
+            ids = tokenizer.encode(example.text)
+            if len(ids) > max_length:
+                ids = tokenizer.encode(example.text, max_length=max_length)
+                truncated += 1
         else:
-            full = tokenizer.encode_pair(example.text, example.text_b)
-            ids = tokenizer.encode_pair(example.text, example.text_b, max_length=max_length)
-        truncated += len(full) > len(ids)
+            ids = tokenizer.encode_pair(example.text, example.text_b)
+            if len(ids) > max_length:  # pairs are cut the tokenizer's way (both sides in turn), not at the end
+                ids = tokenizer.encode_pair(example.text, example.text_b, max_length=max_length)
+                truncated += 1
         sequences.append(ids)
     return sequences, truncated
 
