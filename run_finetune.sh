@@ -47,11 +47,11 @@ bundled_model_flags() {
     PRETRAINED=1
   else
     if [[ ! -f "$PARAMS" ]]; then
-      echo "[run_finetune] $PARAMS not found: download the released Bort weights with" >&2
-      echo "    mkdir -p model && wget -O $PARAMS https://alexa-saif-bort.s3.amazonaws.com/bort.params" >&2
+      echo "[run_finetune] $PARAMS not found: download the released Bort weights and RoBERTa's vocabulary with" >&2
+      echo "    .venv/bin/python scripts/download_model.py --out model" >&2
     else
-      echo "[run_finetune] $PARAMS found but no RoBERTa vocabulary: put vocab.json and merges.txt (e.g. from" >&2
-      echo "    the Hugging Face repository amazon/bort) in model/" >&2
+      echo "[run_finetune] $PARAMS found but no RoBERTa vocabulary: get vocab.json and merges.txt with" >&2
+      echo "    .venv/bin/python scripts/download_model.py --out model --what vocab" >&2
     fi
     echo "[run_finetune] continuing with a small randomly initialised model and the bundled vocabulary" >&2
     MODEL_FLAGS=("${DEMO_VOCAB[@]}" "${SMALL_MODEL[@]}")
@@ -84,8 +84,8 @@ case "$TASK" in
     if [[ -f "$PARAMS" ]]; then
       EXTRA=(--pretrained_parameters "$PARAMS")
     else
-      echo "[run_finetune] warning: $PARAMS not found; fine-tuning from random weights (get it from" >&2
-      echo "    https://alexa-saif-bort.s3.amazonaws.com/bort.params)" >&2
+      echo "[run_finetune] warning: $PARAMS not found; fine-tuning from random weights (get it with" >&2
+      echo "    .venv/bin/python scripts/download_model.py --out model)" >&2
     fi
     ;;
 esac

@@ -32,3 +32,12 @@ class InputError(BortError):
 
 class CheckpointError(BortError):
     """A training checkpoint that is missing, incomplete, or written for another model or task."""
+
+
+class DownloadError(BortError):
+    """A download that failed: HTTP error, no connection, a destination in the way, or a file that is not what
+    was asked for (the message names the URL and the destination)."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file whose sha1 is not the published one (the bad file has been removed)."""
