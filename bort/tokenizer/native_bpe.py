@@ -28,6 +28,8 @@ CLASS_OTHER, CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE = 0, 1, 2, 3
 #: emptied when either would be passed, which costs only the BPE of the pieces seen again.
 CACHE_MAX_ENTRIES = 1 << 20
 CACHE_MAX_BYTES = 64 << 20
+#: Batches this large pause the cyclic garbage collector while their lists are made (see `_cyclic_gc_paused`).
+GC_PAUSE_MIN_TEXTS = 64
 
 _import_failure_logged = False
 
@@ -94,7 +96,7 @@ class NativeEncoder:
         self.vocab_size = vocab_size
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._pieces = None
+        self._pieces = self._lone_surrogate_error = None
         self._pieces = self.piece_cache()
 
     def piece_cache(self):
@@ -105,11 +107,12 @@ class NativeEncoder:
                 raise ImportError("bort.tokenizer._bytelevel is not built")
             self._pieces = extension.PieceCache(character_classes(), _miss_function(self.tiktoken),
                                                 self.vocab_size, self.max_entries, self.max_bytes)
+            self._lone_surrogate_error = extension.LoneSurrogateError
         return self._pieces
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_pieces"] = None
+        state["_pieces"] = state["_lone_surrogate_error"] = None
         return state
 
     def split(self, text):
@@ -119,13 +122,13 @@ class NativeEncoder:
     def encode_many(self, texts, num_threads=None):
         """ids of each text, on this thread (`num_threads` is accepted and ignored; see the module doc)."""
         del num_threads
-        from ._bytelevel import LoneSurrogateError
-
-        pieces = self.piece_cache()
+        pieces = self._pieces if self._pieces is not None else self.piece_cache()
         try:
+            if len(texts) < GC_PAUSE_MIN_TEXTS:  # `encode` of one text: the pause would cost more than it saves
+                return pieces.encode_many(texts)
             with _cyclic_gc_paused():
                 return pieces.encode_many(texts)
-        except LoneSurrogateError as err:
+        except self._lone_surrogate_error as err:
             index, offset = err.args
             raise InputError(f"texts[{index}] has a lone surrogate {texts[index][offset]!r} at character "
                              f"{offset}: not encodable text") from None
