@@ -1,6 +1,6 @@
 """An inference-only form of the Bort encoder that lets oneDNN fuse the attention.
 
-Differences from `bort.model.BortEncoder` (same arithmetic, same outputs to float rounding):
+Differences from `bort.model.BortEncoder` (the same mathematics: outputs equal to float rounding):
 - Q, K and V come from one Dense layer of 3*units outputs whose rows are interleaved per head
   ([q_0 k_0 v_0 q_1 k_1 v_1 ...]), the layout `interleaved_matmul_selfatt_qk/valatt` expect; one larger GEMM
   replaces three, and the MKLDNN subgraph pass fuses it with the attention products (`_sg_mkldnn_selfatt_*`).
