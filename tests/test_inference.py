@@ -147,6 +147,23 @@ def test_int8_backend_is_close_to_float(tiny_config):
     assert np.abs(out - expected).max() > 0, "the int8 graph should not be the float graph"
 
 
+def test_int8_backend_at_positions_is_close_to_float(tiny_config):
+    """The quantized pruned form (calibrated at every position) against the float model's rows."""
+    sequences = _random_sequences(24, seed=4)
+    backend = make_backend("int8", _fixture_model(tiny_config), calibration=calibration_batches(sequences, PAD_ID))
+    plain = _fixture_model(tiny_config)
+    ids, valid_length = pad_batch(_random_sequences(6, seed=5), PAD_ID)
+    expected = plain(mx.nd.array(ids), mx.nd.array(valid_length)).asnumpy()
+    for positions in (np.zeros((6, 1), dtype=np.int64), np.array([[0, 1, ids.shape[1] - 1]] * 6)):
+        out = backend(ids, valid_length, positions)
+        wanted = np.take_along_axis(expected, positions[:, :, None], axis=1)
+        assert out.shape == wanted.shape
+        cosine = (out * wanted).sum() / np.linalg.norm(out) / np.linalg.norm(wanted)
+        assert cosine >= 0.995 and np.abs(out - wanted).max() <= 0.5
+        assert not np.any(out[positions >= valid_length[:, None]]), "padding must read as zero"
+    assert backend._at_positions is not None
+
+
 def test_int8_needs_calibration(tiny_config):
     with pytest.raises(ConfigError, match="calibration"):
         make_backend("int8", _fixture_model(tiny_config), calibration=[])

@@ -8,9 +8,9 @@ Achieved GFLOP/s count the encoder's matrix products (dense layers and attention
 rate measured with MXNet's dot in the same rounds as the shape (numpy's, timed once at the start, is reported too).
 
 Two outputs are timed: the whole sequence output (B, L, units), and the first token's output only (B, units), what
-classification and first-token embeddings read. For the second, the `fused` backend computes the last layer at
-that position alone; every other backend (and torch, which has no such path) computes the whole output and keeps
-one row. GFLOP/s count the products each backend actually computes.
+classification and first-token embeddings read. For the second, the `fused` and `int8` backends compute the
+last layer at that position alone; every other backend (and torch, which has no such path) computes the whole
+output and keeps one row. GFLOP/s count the products each backend actually computes.
 """
 import dataclasses
 import gc
@@ -38,7 +38,7 @@ MXNET_CHOICES = ("mxnet", "hybrid", "mkldnn", "fused", "int8", "onnxruntime", "o
 PAPER_SPEEDUP = {"bert-base": 7.9, "bert-large": 20.0}
 SEQUENCE, FIRST_TOKEN = "sequence", "first_token"
 #: Backends whose output at chosen positions skips work (the rest compute everything and pick rows).
-PRUNING_BACKENDS = ("fused",)
+PRUNING_BACKENDS = ("fused", "int8")
 
 
 def add_arguments(parser):
@@ -63,8 +63,8 @@ def add_arguments(parser):
                              "per call on 2 cores (default: %(default)s)")
     parser.add_argument("--first_token_shapes", default="1x128,8x128",
                         help="shapes at which Bort's backends and torch are also timed returning the first token's "
-                             "output only (classification, first-token embeddings), where the fused backend prunes "
-                             "the last layer; 'none' skips them (default: %(default)s)")
+                             "output only (classification, first-token embeddings), where the fused and int8 "
+                             "backends prune the last layer; 'none' skips them (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="timed rounds per shape (after one warm-up call each) (default: %(default)s)")
     parser.add_argument("--max_seconds_per_cell", type=float, default=20.0,

@@ -4,8 +4,8 @@ A backend is called as `backend(ids, valid_length)` with numpy arrays, ids (B, L
 returns the sequence output (B, L, units) as float32 numpy, zero at padded positions like `BortModel`. The task
 heads (classifier, MLM decoder) run after it in plain MXNet, so every backend serves every task.
 `backend(ids, valid_length, positions)` with positions (B, P) returns only the output at those positions
-(B, P, units): the `fused` backend then computes the last layer only there (`FusedBortEncoder(at_positions=
-True)`); the others compute everything and pick the positions out.
+(B, P, units): the `fused` and `int8` backends then compute the last layer only there
+(`FusedBortEncoder(at_positions=True)`); the others compute everything and pick the positions out.
 
 - `mxnet`: the Gluon model run imperatively (the reference; slow, for checking).
 - `hybrid`: hybridized with static_alloc and static_shape (one cached graph per input shape).
@@ -178,38 +178,60 @@ class QuantizedBackend(Backend):
     def __init__(self, model, calibration, calib_mode="naive", quantize_embedding=False):
         super().__init__(model.config)
         import mxnet as mx
-        from mxnet.contrib.quantization import quantize_net_v2
 
         if calib_mode not in CALIBRATION_MODES:
             raise ConfigError(f"calibration mode must be one of {CALIBRATION_MODES}, got {calib_mode!r}")
         if not calibration:
             raise ConfigError("int8 quantization needs calibration batches (a few examples of the input)")
         self._mx = mx
+        self._source = model
+        self._calib_mode = calib_mode
+        self._excluded = [] if quantize_embedding else ["Embedding"]
         width = max(ids.shape[1] for ids, _ in calibration)
         # One fixed shape for the calibration pass: pad every batch to the widest (padding is masked).
-        all_ids = np.concatenate([np.pad(ids, ((0, 0), (0, width - ids.shape[1])), constant_values=0)
-                                  for ids, _ in calibration]).astype(np.float32)
-        all_lengths = np.concatenate([length for _, length in calibration]).astype(np.float32)
-        check_batch(all_ids.astype(np.int64), all_lengths.astype(np.int64), model.config.vocab_size,
-                    model.config.max_length)
-        batch_size = max(ids.shape[0] for ids, _ in calibration)
-        data = mx.io.NDArrayIter(data={"data0": mx.nd.array(all_ids), "data1": mx.nd.array(all_lengths)},
-                                 batch_size=min(batch_size, len(all_ids)), last_batch_handle="pad")
+        self._calibration_ids = np.concatenate([np.pad(ids, ((0, 0), (0, width - ids.shape[1])), constant_values=0)
+                                                for ids, _ in calibration]).astype(np.float32)
+        self._calibration_lengths = np.concatenate([length for _, length in calibration]).astype(np.float32)
+        check_batch(self._calibration_ids.astype(np.int64), self._calibration_lengths.astype(np.int64),
+                    model.config.vocab_size, model.config.max_length)
+        self._calibration_batch = min(max(ids.shape[0] for ids, _ in calibration), len(self._calibration_ids))
+        self.net = self._quantized(at_positions=False)
+        self._at_positions = None  # the quantized form with a pruned last layer, made on first use
+
+    def _quantized(self, at_positions):
+        """quantize_net_v2 of the fused encoder, calibrated on the calibration batches. The form with a pruned
+        last layer is calibrated at every position, so its thresholds hold for whichever positions are asked."""
+        mx = self._mx
+        from mxnet.contrib.quantization import quantize_net_v2
+
         from .fused import FusedBortEncoder
 
+        inputs = {"data0": mx.nd.array(self._calibration_ids), "data1": mx.nd.array(self._calibration_lengths)}
+        if at_positions:
+            every_position = np.tile(np.arange(self._calibration_ids.shape[1], dtype=np.float32),
+                                     (len(self._calibration_ids), 1))
+            inputs["data2"] = mx.nd.array(every_position)
+        data = mx.io.NDArrayIter(data=inputs, batch_size=self._calibration_batch, last_batch_handle="pad")
         # The fused graph quantizes into oneDNN's int8 self-attention kernels as well as int8 Dense layers.
-        encoder = FusedBortEncoder(model)
+        encoder = FusedBortEncoder(self._source, at_positions=at_positions)
         encoder.hybridize(static_alloc=True, static_shape=True)
-        excluded = [] if quantize_embedding else ["Embedding"]
-        self.net = quantize_net_v2(encoder, quantized_dtype="auto", quantize_mode="full", calib_data=data,
-                                   calib_mode=calib_mode, num_calib_examples=len(all_ids), ctx=mx.cpu(),
-                                   exclude_operators=excluded)
-        self.net.hybridize(static_alloc=True, static_shape=True)
+        net = quantize_net_v2(encoder, quantized_dtype="auto", quantize_mode="full", calib_data=data,
+                              calib_mode=self._calib_mode, num_calib_examples=len(self._calibration_ids),
+                              ctx=mx.cpu(), exclude_operators=self._excluded)
+        net.hybridize(static_alloc=True, static_shape=True)
+        return net
 
     def _run(self, ids, valid_length):
         mx = self._mx
         # The quantized graph was traced with float32 inputs; ids < 2**24 are exact in float32.
         return self.net(mx.nd.array(ids, dtype="float32"), mx.nd.array(valid_length, dtype="float32")).asnumpy()
+
+    def _run_at(self, ids, valid_length, positions):
+        mx = self._mx
+        if self._at_positions is None:
+            self._at_positions = self._quantized(at_positions=True)
+        return self._at_positions(mx.nd.array(ids, dtype="float32"), mx.nd.array(valid_length, dtype="float32"),
+                                  mx.nd.array(positions, dtype="float32")).asnumpy()
 
 
 class OnnxRuntimeBackend(Backend):
