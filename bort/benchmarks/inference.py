@@ -292,7 +292,7 @@ def first_token_runner(runner):
 
 
 def _time_shape(runners, shape, args, vocab_size, reference_outputs):
-    """Round-robin timing of all runners on one shape; returns {(model, backend): seconds list}."""
+    """Round-robin timing of all runners on one shape; returns {(model, backend, output): seconds list}."""
     rng = np.random.RandomState(shape[0] * 1000 + shape[1])
     batches = {}
     times = {}

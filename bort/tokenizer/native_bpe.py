@@ -97,7 +97,7 @@ class NativeEncoder:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._pieces = self._lone_surrogate_error = None
-        self._pieces = self.piece_cache()
+        self.piece_cache()  # fail here, not on the first text, when the extension is missing
 
     def piece_cache(self):
         """The C `PieceCache` (built on first use)."""
@@ -122,7 +122,7 @@ class NativeEncoder:
     def encode_many(self, texts, num_threads=None):
         """ids of each text, on this thread (`num_threads` is accepted and ignored; see the module doc)."""
         del num_threads
-        pieces = self._pieces if self._pieces is not None else self.piece_cache()
+        pieces = self.piece_cache()
         try:
             if len(texts) < GC_PAUSE_MIN_TEXTS:  # `encode` of one text: the pause would cost more than it saves
                 return pieces.encode_many(texts)
