@@ -1,0 +1,189 @@
+"""Run a Bort model on a file of texts: classify, fill-mask or embed.
+
+    python scripts/predict.py classify  --params finetuned.params --vocab vocab.json --merges merges.txt \
+        --input texts.jsonl --output predictions.jsonl --labels negative,positive
+    python scripts/predict.py fill-mask --params bort.params --vocab vocab.json --merges merges.txt \
+        --input masked.tsv --output fills.jsonl --top-k 5
+    python scripts/predict.py embed     --params bort.params --vocab vocab.json --merges merges.txt \
+        --input texts.tsv --output vectors.npy --pooling mean
+
+Input: JSON lines (`{"text": ..., "text_b": ...}`) or TSV (one column, or two for text pairs). Examples are
+batched by length; outputs are written atomically (a failed run leaves no partial file).
+"""
+import argparse
+import json
+import sys
+
+
+from bort.cli.common import run_main, str2bool  # light imports only: MXNet loads after --threads is set
+from bort.errors import ConfigError
+from bort.inference.backends import BACKENDS, set_thread_env  # MXNet is imported lazily
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="task", required=True)
+    for task, help_text in (("classify", "labels and class probabilities from a fine-tuned checkpoint"),
+                            ("fill-mask", "top-k tokens for each <mask> with the MLM head"),
+                            ("embed", "one vector per text, written to a .npy file")):
+        command = sub.add_parser(task, help=help_text, description=help_text)
+        _add_common(command)
+        if task == "classify":
+            command.add_argument("--labels", default=None,
+                                 help="comma-separated label names in class-id order (default: the class ids)")
+        elif task == "fill-mask":
+            command.add_argument("--top-k", type=int, default=5,
+                                 help="predictions per <mask> (default: %(default)s)")
+        else:
+            command.add_argument("--pooling", choices=("first", "mean"), default="first",
+                                 help="'first': the <s> token's output; 'mean': the mean over the text's tokens "
+                                      "(default: %(default)s)")
+    return parser
+
+
+def _add_common(parser):
+    parser.add_argument("--params", required=True,
+                        help="Bort .params file: a fine-tuned checkpoint for classify, a pretrained model with its "
+                             "MLM decoder for fill-mask, any Bort file for embed")
+    parser.add_argument("--input", required=True, help="input file: .jsonl (JSON lines) or .tsv")
+    parser.add_argument("--output", required=True,
+                        help="output file: JSON lines for classify and fill-mask, .npy for embed")
+    parser.add_argument("--format", choices=("auto", "jsonl", "tsv"), default="auto",
+                        help="input format; 'auto' decides by the file extension (default: %(default)s)")
+    parser.add_argument("--header", type=str2bool, default=False,
+                        help="TSV input: the first line holds column names and is skipped (default: %(default)s)")
+    parser.add_argument("--text-field", default="text", help="JSON field of the text (default: %(default)s)")
+    parser.add_argument("--pair-field", default="text_b",
+                        help="JSON field of the second text of a pair, if any (default: %(default)s)")
+    parser.add_argument("--vocab", default=None, help="Hugging Face vocab.json (with --merges)")
+    parser.add_argument("--merges", default=None, help="Hugging Face merges.txt (with --vocab)")
+    parser.add_argument("--gluonnlp-vocab", default=None,
+                        help="GluonNLP vocabulary JSON (with --bpe-ranks), instead of --vocab/--merges")
+    parser.add_argument("--bpe-ranks", default=None, help="GluonNLP BPE ranks JSON (with --gluonnlp-vocab)")
+    parser.add_argument("--pair-layout", choices=("roberta", "bort_release"), default="roberta",
+                        help="special tokens around text pairs: 'roberta' <s> A </s></s> B </s>, 'bort_release' "
+                             "<s> A </s> B </s> (use the layout the model was fine-tuned with; "
+                             "default: %(default)s)")
+    parser.add_argument("--model-name", default="bort_4_8_768_1024",
+                        help="predefined architecture giving the number of attention heads, which a .params "
+                             "file does not record (default: %(default)s)")
+    parser.add_argument("--num-heads", type=int, default=None, help="number of attention heads (overrides "
+                                                                     "--model-name's)")
+    parser.add_argument("--backend", choices=BACKENDS, default="fused",
+                        help="how to run the encoder: 'fused' (one Q/K/V GEMM + oneDNN fused attention, and the "
+                             "last layer only where the task reads it: the fastest exact path), 'hybrid' (MXNet "
+                             "static graph), 'mkldnn' (oneDNN fused graph), 'int8' (quantized, "
+                             "calibrated on the first inputs), 'mxnet' (imperative), "
+                             "'onnxruntime' / 'onnxruntime-int8' (needs --onnx) (default: %(default)s)")
+    parser.add_argument("--onnx", default=None,
+                        help="ONNX file of the same model for the onnxruntime backends (scripts/export_weights.py "
+                             "--format onnx writes model.onnx)")
+    parser.add_argument("--calibration-examples", type=int, default=32,
+                        help="int8: how many of the inputs calibrate the quantization (default: %(default)s)")
+    parser.add_argument("--calib-mode", choices=("naive", "entropy"), default="naive",
+                        help="int8 calibration: 'naive' min/max or 'entropy' KL thresholds (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for MXNet/onnxruntime (default: the libraries' own default, all cores)")
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences per batch (default: %(default)s)")
+    parser.add_argument("--sort-by-length", type=str2bool, default=True,
+                        help="batch texts of similar length together, so less padding is computed; outputs keep "
+                             "the input order either way (default: %(default)s)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="truncate inputs to this many tokens, special tokens included (default: the "
+                             "model's max_length)")
+    parser.add_argument("--progress", type=str2bool, default=True, help="show a progress bar (default: %(default)s)")
+
+
+def load_tokenizer(args, parse_special_tokens):
+    from bort.tokenizer import BortTokenizer
+
+    hf_files = (args.vocab, args.merges)
+    gluonnlp_files = (args.gluonnlp_vocab, args.bpe_ranks)
+    if all(hf_files) and not any(gluonnlp_files):
+        return BortTokenizer.from_hf(*hf_files, pair_layout=args.pair_layout,
+                                     parse_special_tokens=parse_special_tokens)
+    if all(gluonnlp_files) and not any(hf_files):
+        return BortTokenizer.from_gluonnlp(*gluonnlp_files, pair_layout=args.pair_layout,
+                                           parse_special_tokens=parse_special_tokens)
+    raise ConfigError("pass the vocabulary as --vocab and --merges (Hugging Face files) or as --gluonnlp-vocab "
+                      "and --bpe-ranks (GluonNLP files)")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    set_thread_env(args.threads)
+    from bort.inference import predict
+    from bort.inference.backends import ONNX_BACKENDS, calibration_batches, make_backend, verify_onnx_backend
+    from bort.inference.batching import pad_batch
+    from bort.inference.inputs import read_examples
+    from bort.io_utils import atomic_open
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # <mask> written in the text must become the mask id for fill-mask; elsewhere it is ordinary text.
+    tokenizer = load_tokenizer(args, parse_special_tokens=args.task == "fill-mask")
+    loaded = predict.load_model(args.params, args.task, args.model_name, args.num_heads)
+    if len(tokenizer) != loaded.config.vocab_size:
+        raise ConfigError(f"the vocabulary has {len(tokenizer)} tokens but {args.params} has a word embedding of "
+                          f"{loaded.config.vocab_size} rows; pass the vocabulary the model was trained with")
+    max_length = args.max_length or loaded.config.max_length
+    if not 2 < max_length <= loaded.config.max_length:
+        raise ConfigError(f"--max-length must lie in [3, {loaded.config.max_length}], got {max_length}")
+    examples = read_examples(args.input, args.format, args.text_field, args.pair_field, args.header)
+    sequences, truncated = predict.tokenize_examples(tokenizer, examples, max_length)
+    if truncated:
+        print(f"note: {truncated} of {len(sequences)} inputs were longer than {max_length} tokens and were "
+              "truncated", file=sys.stderr)
+    calibration = None
+    if args.backend == "int8":
+        calibration = calibration_batches(sequences[:args.calibration_examples], tokenizer.pad_id)
+    backend = make_backend(args.backend, loaded.encoder, onnx_path=args.onnx, calibration=calibration,
+                           calib_mode=args.calib_mode, threads=args.threads)
+    if args.backend in ONNX_BACKENDS:
+        verify_onnx_backend(backend, loaded.encoder, *pad_batch(sequences[:4], tokenizer.pad_id), args.onnx)
+    common = dict(batch_size=args.batch_size, sort_by_length=args.sort_by_length, progress=args.progress)
+
+    if args.task == "embed":
+        import numpy as np
+
+        vectors = predict.embed(backend, sequences, tokenizer.pad_id, args.pooling, **common)
+        with atomic_open(args.output, "wb") as handle:
+            np.save(handle, vectors)
+        print(f"wrote {vectors.shape[0]} vectors of size {vectors.shape[1]} to {args.output}")
+        return 0
+
+    def with_extra(example, record):
+        return dict(example.extra, line=example.line, **record)
+
+    if args.task == "classify":
+        labels = args.labels.split(",") if args.labels else [str(i) for i in range(loaded.num_classes)]
+        if len(labels) != loaded.num_classes:
+            raise ConfigError(f"--labels names {len(labels)} labels but the checkpoint has {loaded.num_classes} "
+                              "classes")
+        probabilities = predict.classify(backend, loaded.head, sequences, tokenizer.pad_id, **common)
+        records = [with_extra(example, dict(label=labels[int(row.argmax())], label_id=int(row.argmax()),
+                                            probabilities=[round(float(p), 6) for p in row]))
+                   for example, row in zip(examples, probabilities)]
+    else:
+        filled = predict.fill_mask(backend, loaded.head, sequences, tokenizer.mask_id, tokenizer.pad_id,
+                                   args.top_k, **common)
+        records = []
+        for example, sequence, predictions in zip(examples, sequences, filled):
+            best = list(sequence)
+            for prediction in predictions:
+                best[prediction.position] = prediction.ids[0]
+            masks = [dict(position=p.position, predictions=[
+                dict(token=tokenizer.decode([token_id]), id=token_id, probability=round(prob, 6))
+                for token_id, prob in zip(p.ids, p.probabilities)]) for p in predictions]
+            records.append(with_extra(example, dict(text=example.text, filled=tokenizer.decode(
+                best, skip_special_tokens=True), masks=masks)))
+    with atomic_open(args.output, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(f"wrote {len(records)} predictions to {args.output} (backend {backend.name})")
+    return 0
+
+
+def console_main():
+    """Entry point of the console command."""
+    run_main(main)
