@@ -1,8 +1,8 @@
-"""Shared plumbing for the command-line programs in scripts/."""
+"""Shared plumbing for the command-line programs (bort/cli/*.py)."""
 import argparse
 import sys
 
-from .errors import BortError
+from ..errors import BortError
 
 
 def str2bool(value):
