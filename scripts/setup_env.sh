@@ -9,15 +9,16 @@ VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 
-# Everything the tests need, in install order. numpy first: mxnet 1.9.1 cannot import with numpy >= 1.24,
-# and gluonnlp and horovod compile against what is already installed.
-BASE_PINS=(
-  "numpy==1.23.5" "mxnet==1.9.1" "cython<3.1" "wheel" "cmake<4"
-  "tqdm" "pytest" "sentencepiece" "tokenizers" "tiktoken" "safetensors" "regex" "scipy<1.12"
-  "torch==2.13.0" "transformers==5.23.0" "onnx==1.23.2" "onnxruntime==1.32.0"
-)
-HOROVOD_PIN="horovod==0.28.1"
-STAMP_TEXT="$(printf '%s\n' "${BASE_PINS[@]}" gluonnlp==0.10.0 "$HOROVOD_PIN" "skip_horovod=${BORT_SKIP_HOROVOD:-0}")"
+# The pins live in requirements/*.txt, the same files pyproject.toml reads, so `pip install .` and this
+# environment agree. numpy is pinned there below 1.24: mxnet 1.9.1 cannot import with a newer one, and
+# gluonnlp and horovod compile against what is already installed.
+REQ="$ROOT/requirements"
+read_pins() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$@" | grep -v '^$'; }
+mapfile -t BASE_PINS < <(read_pins "$REQ/build.txt" "$REQ/runtime.txt" "$REQ/test.txt" "$REQ/export.txt" |
+                         grep -v '^gluonnlp')
+GLUONNLP_PIN="$(read_pins "$REQ/runtime.txt" | grep '^gluonnlp')"
+HOROVOD_PIN="$(read_pins "$REQ/dist.txt" | grep '^horovod')"
+STAMP_TEXT="$(printf '%s\n' "${BASE_PINS[@]}" "$GLUONNLP_PIN" "$HOROVOD_PIN" "skip_horovod=${BORT_SKIP_HOROVOD:-0}")"
 STAMP="$VENV/.bort_env_stamp"
 
 # The C tokenizer (bort/tokenizer/_bytelevel.c, the 'native' byte-level BPE engine) is built in place by the
@@ -46,7 +47,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade "pip<25"
 "${PIP[@]}" install "${BASE_PINS[@]}"
 # gluonnlp 0.10.0 ships only as an sdist with Cython code; build it against the numpy installed above.
-"${PIP[@]}" install --no-build-isolation "gluonnlp==0.10.0"
+"${PIP[@]}" install --no-build-isolation "$GLUONNLP_PIN"
 if [[ "${BORT_SKIP_HOROVOD:-0}" != "1" ]]; then
   if ! "$VENV/bin/python" -c "import horovod.mxnet" 2>/dev/null; then
     echo "[setup_env] building Horovod with MXNet and Gloo (about 10 minutes on 2 cores)"
