@@ -41,3 +41,8 @@ class DownloadError(BortError):
 
 class ChecksumError(DownloadError):
     """A downloaded file whose sha1 is not the published one (the bad file has been removed)."""
+
+
+class GpuError(BortError):
+    """A GPU run that cannot work here: CUDA libraries or driver missing, or a GPU the installed MXNet wheel has no
+    kernels for (the message says what runs instead)."""

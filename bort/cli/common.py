@@ -3,6 +3,7 @@ import argparse
 import sys
 
 from ..errors import BortError
+from ..gpu.cuda_libs import prepare_cuda_libraries
 
 
 def str2bool(value):
@@ -20,6 +21,8 @@ def str2bool(value):
 def run_main(main, argv=None):
     """Run `main(argv)`; a `BortError` is printed as `error: ...` on stderr and exits with status 2."""
     try:
+        # A CUDA build of MXNet needs the nvidia-*-cu11 wheels' libraries loaded before `import mxnet`.
+        prepare_cuda_libraries()
         code = main(argv)
     except BortError as err:
         print(f"error: {err}", file=sys.stderr)

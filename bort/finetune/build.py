@@ -7,6 +7,7 @@ import mxnet as mx
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError, VocabError
+from ..gpu.preflight import require_usable_gpu
 from ..model import BortClassifier, get_bort_model
 from ..params import inspect_params, load_parameters
 
@@ -28,7 +29,9 @@ def device(config, dist):
         raise ConfigError(f"--gpu {config.gpu} was given but MXNet sees no GPU (is the mxnet-cu* build "
                           "installed?); leave --gpu out to run on CPU")
     # One process per GPU under Horovod: the local rank picks the card; --gpu is the single-process choice.
-    return mx.gpu(dist.local_rank if dist.size > 1 else config.gpu)
+    index = dist.local_rank if dist.size > 1 else config.gpu
+    require_usable_gpu(index)  # stops here, before any work, on a GPU the installed wheel has no kernels for
+    return mx.gpu(index)
 
 
 def build_tokenizer(config, model_dir="model"):

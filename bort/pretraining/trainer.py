@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import distributed
 from ..errors import CheckpointError, ConfigError
+from ..gpu.preflight import require_usable_gpu
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ..training.logs import JsonlLogger
 from ..training.optim import (clip_gradients, make_trainer, scale_gradients, trainable_parameters,
@@ -139,7 +140,10 @@ def resolve_vocabulary(cfg):
 
 
 def _context(cfg, dist):
-    return mx.gpu(dist.local_rank) if cfg.device == "gpu" else mx.cpu()
+    if cfg.device != "gpu":
+        return mx.cpu()
+    require_usable_gpu(dist.local_rank)  # stops before any work on a GPU the installed wheel cannot run
+    return mx.gpu(dist.local_rank)
 
 
 def _build_data(cfg, dist, vocab_size, specials, max_length):

@@ -1,0 +1,69 @@
+"""Say whether this machine's GPUs can run the installed MXNet 1.9.1 wheel, before any work is started.
+
+Reads each visible GPU's name and compute capability (CUDA driver API, else nvidia-smi), the installed MXNet
+distribution (mxnet or mxnet-cuXXX) and the NVRTC version, and prints one verdict per GPU. Exit status: 0 when
+every checked GPU can run the wheel; 1 when one cannot, or when no GPU is visible (0 with --allow-cpu).
+
+Examples:
+  check_gpu.py                      every visible GPU
+  check_gpu.py --gpus 0             the GPU a run with --gpu 0 would use
+  check_gpu.py --count 4            a 4-process Horovod run on this machine (GPUs 0..3)
+  check_gpu.py --if-available       GPU=auto: fine when MXNet is the CPU build or no GPU is visible
+"""
+import argparse
+import sys
+
+from bort.cli.common import run_main
+
+
+def gpu_list(value):
+    """'all' or comma-separated GPU indices."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        indices = [int(item) for item in value.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or GPU indices such as 0,1, got {value!r}") from None
+    if not indices or min(indices) < 0:
+        raise argparse.ArgumentTypeError(f"expected 'all' or GPU indices >= 0, got {value!r}")
+    return indices
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--gpus", type=gpu_list, default=None, help="GPU indices to check, as MXNet numbers them "
+                   "(after CUDA_VISIBLE_DEVICES), or 'all' (default: all)")
+    p.add_argument("--count", type=int, default=None, help="also require at least this many visible GPUs (one per "
+                   "Horovod process) and check GPUs 0..count-1")
+    p.add_argument("--allow-cpu", action="store_true", help="exit 0 when no GPU is visible (the report still says so)")
+    p.add_argument("--if-available", action="store_true", help="check only when a CUDA build of MXNet is installed "
+                   "and a GPU is visible (what GPU=auto does); otherwise say the run goes to CPU and exit 0")
+    return p
+
+
+def main(argv=None):
+    from bort.gpu.preflight import check_gpus
+
+    args = build_parser().parse_args(argv)
+    wanted = args.gpus
+    if args.count is not None and wanted is None:
+        wanted = list(range(args.count))
+    report = check_gpus(wanted=wanted, count=args.count)
+    if args.if_available and (report.no_gpu or not report.cuda_wheel):
+        print(f"{report.lines[0]}; no usable CUDA setup, so GPU=auto runs on CPU")
+        return 0
+    print("\n".join(report.lines))
+    for name, value in report.environment.items():
+        print(f"set {name}={value} for the run (the Python commands set it themselves)")
+    if report.no_gpu:
+        return 0 if args.allow_cpu else 1
+    return 0 if report.ok else 1
+
+
+def console_main():
+    """Entry point of the console command."""
+    run_main(main)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+"""`bort-check-gpu` run from a clone: the command lives in bort/cli/check_gpu.py (`check_gpu.py --help`)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a clone, not installed
+
+from bort.cli.check_gpu import build_parser, main  # noqa: E402,F401
+from bort.cli.common import run_main  # noqa: E402
+
+if __name__ == "__main__":
+    run_main(main)
