@@ -1,26 +1,19 @@
-"""Test-wide helpers: where the shared reference files live.
+"""Test-wide helpers: where the reference files live (all inside tests/, so the suite runs from any checkout).
 
-CI clones the repository with `shared/` beside it; `BORT_SHARED` overrides the location.
+- tests/fixtures/original_gluonnlp083: tiny Bort files made by the original release's stack (mxnet 1.5 +
+  gluonnlp 0.8.3) with that stack's outputs; see the README there.
+- tests/fixtures/roberta-base: RoBERTa's vocab.json + merges.txt, the vocabulary the released model reads.
+- data/sample_text.txt: the release's sample text (pretraining data and tokenizer tests).
 """
 import os
 
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _find_shared():
-    candidates = [os.environ.get("BORT_SHARED"), os.path.join(REPO_ROOT, "..", "shared"),
-                  os.path.join(REPO_ROOT, "shared"), "/work/shared"]
-    for candidate in candidates:
-        if candidate and os.path.isdir(os.path.join(candidate, "fixtures")):
-            return os.path.abspath(candidate)
-    raise RuntimeError("cannot find the shared/ folder with the reference fixtures; set BORT_SHARED")
-
-
-SHARED_DIR = _find_shared()
-FIXTURES_DIR = os.path.join(SHARED_DIR, "fixtures", "original_gluonnlp083")
-SAMPLE_TEXT = os.path.join(SHARED_DIR, "data", "sample_text.txt")
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(TESTS_DIR)
+FIXTURES_DIR = os.path.join(TESTS_DIR, "fixtures", "original_gluonnlp083")
+ROBERTA_VOCAB_DIR = os.path.join(TESTS_DIR, "fixtures", "roberta-base")
+SAMPLE_TEXT = os.path.join(REPO_ROOT, "data", "sample_text.txt")
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import argparse
 import importlib
 import json
 
-
 from bort.benchmarks import BENCHMARKS
 from bort.cli.common import run_main
+from bort.cli.flags import ArgumentParser
 from bort.errors import ConfigError
 from bort.io_utils import atomic_open
 
@@ -34,7 +34,7 @@ def load_benchmarks():
 
 
 def build_parser(modules, missing):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     for name, description in BENCHMARKS.items():
         if name in missing:

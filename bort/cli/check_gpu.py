@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from bort.cli.common import run_main
+from bort.cli.flags import ArgumentParser
 
 
 def gpu_list(value):
@@ -30,7 +31,7 @@ def gpu_list(value):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gpus", type=gpu_list, default=None, help="GPU indices to check, as MXNet numbers them "
                    "(after CUDA_VISIBLE_DEVICES), or 'all' (default: all)")
     p.add_argument("--count", type=int, default=None, help="also require at least this many visible GPUs (one per "

@@ -11,12 +11,13 @@ Either way the model's vocabulary size follows the trained vocabulary.
 import argparse
 
 from bort.cli.common import run_main, str2bool
+from bort.cli.flags import ArgumentParser
 
 
 def build_parser():
     from bort.tokenizer.sentencepiece_training import MODEL_TYPES, NORMALIZATIONS
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", nargs="+", required=True, metavar="FILE",
                         help="UTF-8 text files, one sentence per line (blank lines are ignored)")
     parser.add_argument("--model_prefix", required=True,

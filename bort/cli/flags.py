@@ -1,0 +1,67 @@
+"""Flag spelling and the flag groups several commands share (vocabulary, architecture, output).
+
+Every command's parser is an `ArgumentParser` from here: flags are spelled with underscores (`--max_len`), and
+the hyphenated spelling of any flag (`--max-len`) is accepted too, so scripts written against either spelling
+keep working. Older spellings of renamed flags stay as explicit aliases next to the new name.
+"""
+import argparse
+
+SPELLING_NOTE = "Every --flag_name can also be written --flag-name."
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, accepting `--a-b` for `--a_b` and the reverse (subcommand parsers inherit it)."""
+
+    def __init__(self, *args, **kwargs):
+        epilog = kwargs.get("epilog")
+        kwargs["epilog"] = f"{epilog}\n\n{SPELLING_NOTE}" if epilog else SPELLING_NOTE
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        import sys
+
+        argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(self._respell(argv), namespace)
+
+    def _respell(self, argv):
+        respelled = []
+        for position, token in enumerate(argv):
+            if token == "--":  # everything after it is positional
+                return respelled + argv[position:]
+            respelled.append(self._known_spelling(token))
+        return respelled
+
+    def _known_spelling(self, token):
+        if not token.startswith("--") or len(token) < 3:
+            return token
+        name, equals, value = token.partition("=")
+        if name in self._option_string_actions:
+            return token
+        for other in (name[:2] + name[2:].replace("-", "_"), name[:2] + name[2:].replace("_", "-")):
+            if other in self._option_string_actions:
+                return other + equals + value
+        return token
+
+
+def add_vocabulary_flags(group, hint=""):
+    """The tokenizer's files: Hugging Face vocab.json + merges.txt, GluonNLP's two JSON files, or SentencePiece."""
+    group.add_argument("--vocab", default=None, help=f"Hugging Face vocab.json (with --merges){hint}")
+    group.add_argument("--merges", default=None, help="Hugging Face merges.txt (with --vocab)")
+    group.add_argument("--gluonnlp_vocab", default=None,
+                       help="GluonNLP vocabulary JSON (with --bpe_ranks), instead of --vocab/--merges")
+    group.add_argument("--bpe_ranks", default=None, help="GluonNLP BPE ranks JSON (with --gluonnlp_vocab)")
+
+
+def add_architecture_overrides(group):
+    """Flags that change a predefined architecture's sizes (tiny models for tests and the demo)."""
+    for name, what in (("num_layers", "encoder layers"), ("num_heads", "attention heads"),
+                       ("units", "model width"), ("hidden_size", "feed-forward width"),
+                       ("model_max_length", "position embeddings")):
+        group.add_argument(f"--{name}", type=int, default=None, help=f"override the architecture's {what} (a "
+                           "parameter file's shapes take precedence)")
+
+
+def add_output_dir(group, default, what, required=False):
+    """--output_dir (old spellings --out and --output accepted): the directory a command writes into."""
+    group.add_argument("--output_dir", "--out", dest="output_dir", default=default, required=required,
+                       metavar="DIR", help=f"{what} (default: %(default)s)" if not required else what)
