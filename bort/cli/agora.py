@@ -41,7 +41,7 @@ def build_parser():
     from bort.agora.text_points import GENERATORS
     from bort.agora.token_edits import EDIT_OPERATIONS
 
-    p = build_finetune_parser()
+    p = build_finetune_parser(preset_flags=False)
     p.description = __doc__
     p.set_defaults(output_dir="./runs/agora", predict=False)
     g = p.add_argument_group("Agora: search space (default: the release's grid, 480 sets)")
@@ -121,6 +121,8 @@ def main(argv=None):
     from bort.finetune.config import FinetuneConfig
 
     args = build_parser().parse_args(argv)
+    if not args.task_name:
+        raise ConfigError("--task_name is required")
     finetune_fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
     config = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in finetune_fields})
     if config.only_inference:

@@ -1,8 +1,12 @@
 """Fine-tune Bort on a GLUE, SuperGLUE or RACE task, evaluate on dev after every epoch, keep the best epoch
 and write the test-set submission file(s). With --only_inference, predict with a fine-tuned model instead.
 
+Settings not given as flags come from a preset (--preset, default release: the release launcher's settings;
+see bort/presets.py); --print_config shows the resolved settings without training.
+
 Examples:
-  finetune_bort.py --task_name RTE --data_dir ~/glue_data --pretrained_parameters model/bort.params
+  bort-finetune --task_name RTE --data_dir ~/glue_data --pretrained_parameters model/bort.params
+  bort-finetune --preset demo
   finetune_bort.py --task_name AX --data_dir ~/glue_data --only_inference true \\
       --model_parameters output_dir/model_bort_MNLI.params
   horovodrun -np 4 -H localhost:4 python finetune_bort.py --task_name MNLI ... --distributed true
@@ -11,6 +15,7 @@ import argparse
 import json
 
 from bort.cli.common import run_main, str2bool
+from bort.cli.flags import ArgumentParser, add_architecture_overrides, add_output_dir, add_vocabulary_flags
 from bort.errors import ConfigError
 
 
@@ -31,21 +36,31 @@ def gpu_choice(value):
     return index
 
 
-def build_parser():
+def build_parser(preset=None, preset_flags=True):
+    """The fine-tuning flags, with the defaults of `preset` (default: the release preset); `preset_flags=False`
+    leaves out --preset and --print_config (for commands that reuse these flags, such as Agora)."""
     from bort.finetune.config import DTYPES, HEAD_INITS, FinetuneConfig
     from bort.tasks import TASKS
     from bort.tokenizer.layout import PAIR_LAYOUTS
     from bort.training.optim import OPTIMIZERS
 
     d = FinetuneConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from bort.presets import DEFAULT_PRESET, PRESETS, finetune_preset
+
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("preset") if preset_flags else argparse.ArgumentParser(add_help=False)
+    g.add_argument("--preset", choices=PRESETS, default=preset or DEFAULT_PRESET, help="the settings used for "
+                   "flags not given: release (the release's run_finetune.sh), demo (the bundled sentiment task on "
+                   "a CPU) or smoke (the release's smoke tests) (default %(default)s)")
+    g.add_argument("--print_config", action="store_true", help="print the resolved settings as JSON and exit "
+                   "without training")
     g = p.add_argument_group("task and data")
-    g.add_argument("--task_name", required=True, help=f"task to fine-tune or predict; one of {', '.join(TASKS)} "
+    g.add_argument("--task_name", help=f"task to fine-tune or predict; one of {', '.join(TASKS)} "
                    "(leaderboard names such as SST-2, MNLI-m, AX-b are accepted too)")
     g.add_argument("--data_dir", default=d.data_dir, help="directory holding the official task files (GLUE TSVs, "
                    "SuperGLUE JSONL, RACE/); default $BORT_DATA, else $MXNET_HOME/datasets")
-    g.add_argument("--output_dir", default=d.output_dir, help="where the best model (model_bort_<task>.params), "
-                   "checkpoints/, metrics.jsonl and the submission files go (default %(default)s)")
+    add_output_dir(g, d.output_dir, "where the best model (model_bort_<task>.params), checkpoints/, "
+                   "metrics.jsonl and the submission files go; {task_name} and {time} are filled in")
     g = p.add_argument_group("schedule")
     g.add_argument("--epochs", type=int, default=d.epochs, help="epochs to train (default %(default)s)")
     g.add_argument("--ramp_up_epochs", type=int, default=d.ramp_up_epochs, help="length of the learning-rate "
@@ -77,17 +92,13 @@ def build_parser():
     g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
     g.add_argument("--epsilon", type=float, default=d.epsilon, help="Adam epsilon (default %(default)s)")
     g.add_argument("--weight_decay", type=float, default=d.weight_decay, help="weight decay, not applied to "
-                   "LayerNorm and biases (default %(default)s; run_finetune.sh uses the release's 110)")
+                   "LayerNorm and biases; BERTAdam multiplies it by the learning rate (default %(default)s)")
     g.add_argument("--max_grad_norm", type=float, default=d.max_grad_norm, help="clip the global gradient norm "
                    "to this; 0 disables (default %(default)s)")
     g = p.add_argument_group("model")
     g.add_argument("--model", default=d.model, help="architecture: bort_4_8_768_1024 (the released model) or "
                    "bort_2_16_512_1024, changed by the flags below (default %(default)s)")
-    for name, what in (("num_layers", "encoder layers"), ("num_heads", "attention heads"),
-                       ("units", "model width"), ("hidden_size", "feed-forward width"),
-                       ("model_max_length", "position embeddings")):
-        g.add_argument(f"--{name}", type=int, default=None, help=f"override the architecture's {what} (a parameter "
-                       "file's shapes take precedence)")
+    add_architecture_overrides(g)
     g.add_argument("--dropout", type=float, default=d.dropout, help="dropout of the encoder and the classifier "
                    "head (default %(default)s)")
     g.add_argument("--init", choices=HEAD_INITS, default=d.init, help="classifier-head initializer "
@@ -99,10 +110,7 @@ def build_parser():
     g.add_argument("--model_parameters", default=d.model_parameters, help="a fine-tuned classifier "
                    "(model_bort_<task>.params) to continue from or, with --only_inference, to predict with")
     g = p.add_argument_group("vocabulary (default: model/vocab.json + model/merges.txt, else GluonNLP's cache)")
-    g.add_argument("--vocab", help="Hugging Face vocab.json (with --merges)")
-    g.add_argument("--merges", help="Hugging Face merges.txt (with --vocab)")
-    g.add_argument("--gluonnlp_vocab", help="GluonNLP vocabulary JSON (with --bpe_ranks)")
-    g.add_argument("--bpe_ranks", help="GPT-2 BPE ranks JSON (with --gluonnlp_vocab)")
+    add_vocabulary_flags(g)
     g.add_argument("--spm_model", help="SentencePiece model file")
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, default=d.seed, help="random seed; CPU runs with the same seed are "
@@ -129,17 +137,47 @@ def build_parser():
     g.add_argument("--hybridize", type=str2bool, default=d.hybridize, help="run the model as a cached MXNet "
                    "graph: faster, same results (default %(default)s)")
     g.add_argument("--progress", type=str2bool, default=d.progress, help="show a progress bar (default %(default)s)")
+    p.set_defaults(**finetune_preset(preset or DEFAULT_PRESET)[0])
     return p
 
 
-def main(argv=None):
-    from bort.finetune.config import FinetuneConfig
+def chosen_preset(argv):
+    """The --preset named in argv (the parser's defaults depend on it), or None."""
+    from bort.presets import PRESETS
 
-    args = build_parser().parse_args(argv)
+    pre = ArgumentParser(add_help=False)
+    pre.add_argument("--preset", choices=PRESETS)
+    return pre.parse_known_args(argv)[0].preset
+
+
+def resolve_config(argv=None, parser_factory=build_parser, log=None):
+    """(FinetuneConfig, print_config) from the command line: preset, then flags, then what depends on both."""
+    import sys
+
+    from bort.finetune.config import FinetuneConfig
+    from bort.presets import finetune_preset, resolve_finetune_settings
+
+    preset = chosen_preset(argv)
+    parser = parser_factory(preset)
+    args = parser.parse_args(argv)
+    values = vars(args)
+    preset, print_config = values.pop("preset"), values.pop("print_config")
+    if not values.get("task_name"):
+        parser.error("--task_name is required (or --preset demo)")
+    notes = finetune_preset(preset)[1] + resolve_finetune_settings(values, preset)
+    for note in notes:
+        print(f"[{parser.prog}] {note}", file=log or sys.stderr)
     try:
-        config = FinetuneConfig(**vars(args))
+        return FinetuneConfig(**values), print_config
     except TypeError as err:
         raise ConfigError(str(err)) from None
+
+
+def main(argv=None):
+    config, print_config = resolve_config(argv)
+    if print_config:
+        print(json.dumps(config.to_dict(), indent=1, sort_keys=True))
+        return 0
 
     from bort.finetune.trainer import finetune
 
