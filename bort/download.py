@@ -159,7 +159,7 @@ def _remote_size(url, dest, timeout):
 
 def _fetch_into(url, dest, part, progress, timeout):
     """One attempt at getting the rest of `url` into `part` (appending after a 206, rewriting after a 200)."""
-    from tqdm import tqdm
+    from bort.progress import tqdm
 
     have = os.path.getsize(part) if os.path.exists(part) else 0
     try:

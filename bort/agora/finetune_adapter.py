@@ -104,7 +104,7 @@ class FinetuneCandidates:
         schedule = WarmupLinearSchedule(config.lr, total_steps, config.warmup_ratio)
         bar = None
         if self.progress:
-            from tqdm import tqdm
+            from bort.progress import tqdm
             bar = tqdm(total=total_steps, desc=f"candidate lr={config.lr:g} seed={config.seed}", unit="update",
                        leave=False)
         step, epoch = 0, 0

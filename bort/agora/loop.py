@@ -190,7 +190,7 @@ class _Run:
         pending = [key for key in state["theta"] if key not in state["scores"]]
         bar = None
         if self.progress and pending:
-            from tqdm import tqdm
+            from bort.progress import tqdm
             bar = tqdm(total=len(state["theta"]), initial=len(state["theta"]) - len(pending), unit="candidate",
                        desc=f"Agora round {state['round']} pass {state['pass']}")
         for key in pending:

@@ -395,7 +395,7 @@ def run(args):
         models = _Models(args, scratch, architectures, vocab_size, max_length)
         plan = [("bort", backend, shapes) for backend in backends]
         plan += [(model, backend, baseline_shapes) for model in baseline_models for backend in baseline_backends]
-        from tqdm import tqdm
+        from bort.progress import tqdm
 
         runners = {}
         for model, backend, _ in tqdm(plan, desc="building models", unit="model"):

@@ -27,10 +27,11 @@ import mxnet as mx
 from mxnet import autograd
 
 from ..distributed import init_distributed
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingError
+from ..locking import output_lock
 from ..params import load_parameters, save_parameters
 from ..tasks import get_task
-from ..training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
 from ..training.optim import clip_gradients, make_trainer, trainable_parameters, zero_gradients
 from ..training.schedule import WarmupLinearSchedule
@@ -64,9 +65,15 @@ def finetune(config, on_update=None):
     """Run fine-tuning (or, with `config.only_inference`, prediction) as `config` says; returns a summary
     dict. `on_update(step)` is called after every update (tests use it to interrupt a run)."""
     dist = init_distributed(config.distributed)
+    # One run per output directory: a second one would replace the model and mix metrics.jsonl.
+    with output_lock(config.output_dir, what="fine-tuning run", enabled=dist.is_main):
+        return _finetune(config, on_update, dist)
+
+
+def _finetune(config, on_update, dist):
+        return run_inference(config, task, dist)
     task = get_task(config.task_name)
     if config.only_inference:
-        return run_inference(config, task, dist)
     train_task = get_task(task.train_task)
     seed_everything(config.seed)
     ctx = device(config, dist)
@@ -208,17 +215,30 @@ def train_step(model, trainer, params, micro_batches, head, pad_id, lr, config, 
         from mxnet.contrib import amp
         amp.unscale(trainer)
     grad_norm = clip_gradients(params, config.max_grad_norm)
+    # float16: an overflowing gradient is the loss scaler's business (it skips the update); a non-finite loss
+    # is not. The norm is taken after the allreduce, so every rank stops together.
+    check_finite(step + 1, loss_value, None if use_amp else grad_norm, lr)
+    return loss_value, grad_norm
+
     trainer.set_learning_rate(lr)
     trainer.update(1)
     zero_gradients(params)
-    return loss_value, grad_norm
+
+def check_finite(step, loss, grad_norm, lr):
+    """Stop training with a clear message once the loss or the gradient norm is no longer finite: every later
+    update would only spread NaN through the weights."""
+    bad = [f"the {what} is {value}" for what, value in (("loss", loss), ("gradient norm", grad_norm))
+           if value is not None and not math.isfinite(value)]
+    if bad:
+        raise TrainingError(f"update {step}: {' and '.join(bad)} (learning rate {lr:g}); training stopped. Check "
+                            "the starting weights for NaN/Inf, lower --lr, or keep --max_grad_norm on")
 
 
+    ctx = device(config, dist)
+    if config.dtype == "float16":
 def run_inference(config, task, dist):
     """`--only_inference`: dev metrics and test predictions with a fine-tuned `--model_parameters`."""
     seed_everything(config.seed)
-    ctx = device(config, dist)
-    if config.dtype == "float16":
         from mxnet.contrib import amp
         amp.init()
     tokenizer = build_tokenizer(config)
@@ -234,6 +254,8 @@ def run_inference(config, task, dist):
 def _start_state(config, task, dist, checkpoints, model, trainer, ctx):
     found = latest_checkpoint(checkpoints)
     if not config.resume:
+    if dist.is_main:  # under the output lock: left by a run killed while writing a checkpoint
+        remove_stale_temporaries(checkpoints)
         if found:
             raise ConfigError(f"{config.output_dir} already holds checkpoints of a run ({found}); pass "
                               "--resume true to continue it, or choose another --output_dir")
@@ -281,7 +303,7 @@ def _set_weights(model, weights):
 def _progress(config, dist, total, state):
     if not (config.progress and dist.is_main):
         return None
-    from tqdm import tqdm
+    from bort.progress import tqdm
     return tqdm(total=total, initial=state.update_in_epoch, desc=f"epoch {state.epoch}", unit="update",
                 dynamic_ncols=True, file=sys.stderr)
 

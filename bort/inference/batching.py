@@ -49,7 +49,7 @@ def run_in_batches(fn, sequences, pad_id, batch_size, max_length=None, sort_by_l
     results = [None] * len(sequences)
     iterator = batches
     if progress:
-        from tqdm import tqdm
+        from bort.progress import tqdm
 
         iterator = tqdm(batches, desc=desc, unit="batch")
     for indices in iterator:

@@ -154,7 +154,7 @@ def create_pretraining_data(input_files, output_dir, tokenizer, max_seq_length=5
                             num_workers=1, pair_layout="roberta", show_progress=True):
     """Write `output_dir/part-000.npz ...` (`num_shards` shards, instances dealt round-robin) and
     `output_dir/metadata.json`; returns a summary dict (counts, seconds, sentences per second)."""
-    from tqdm import tqdm
+    from bort.progress import tqdm
 
     check_pair_layout(pair_layout)
     if num_shards < 1 or dupe_factor < 1 or num_workers < 1:

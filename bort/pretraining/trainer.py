@@ -19,9 +19,10 @@ import mxnet as mx
 import numpy as np
 
 from .. import distributed
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingError
 from ..gpu.preflight import require_usable_gpu
-from ..training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ..locking import output_lock
+from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
 from ..training.optim import (clip_gradients, make_trainer, scale_gradients, trainable_parameters,
                               zero_gradients)
@@ -31,6 +32,7 @@ from .loss import distillation_loss
 from .loss_scaler import DynamicLossScaler, NoLossScaler
 from .shards import read_metadata
 
+LOG_FILE = "train_log.jsonl"
 METRICS = ("loss", "mlm", "teacher_ce", "teacher_mse", "correct", "num_masks")
 
 
@@ -87,6 +89,8 @@ class PretrainConfig:
     def validate(self):
         if self.num_steps < 1 or self.accumulate < 1:
             raise ConfigError("num_steps and accumulate must be >= 1")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a finite number > 0, got {self.lr}")
         if self.dtype not in ("float32", "float16"):
             raise ConfigError(f"dtype must be float32 or float16, got {self.dtype!r}")
         if self.device not in ("cpu", "gpu"):
@@ -225,13 +229,49 @@ def _step_seed(seed, step, rank):
 # ------------------------------------------------------------------------------------------------- the loop
 def pretrain(cfg: PretrainConfig):
     """Run (or resume) pretraining; returns a summary dict (final step, metrics, throughput, checkpoint)."""
-    from tqdm import tqdm
+    from bort.progress import tqdm
+    cfg.validate()
+    dist = distributed.init_distributed(cfg.horovod)
+    # One run per --ckpt_dir: a second one would overwrite the checkpoints and interleave train_log.jsonl.
+    with output_lock(cfg.ckpt_dir, what="pretraining run", enabled=dist.is_main):
+        check_fresh_start(cfg)
+        if dist.is_main:
+            remove_stale_temporaries(cfg.ckpt_dir)
+        return _pretrain(cfg, dist)
+
+
+def check_fresh_start(cfg):
+    """Without --resume, refuse a --ckpt_dir that already holds a run (checkpoints or a training log)."""
+    if cfg.resume:
+        return
+    found = latest_checkpoint(cfg.ckpt_dir)
+    log = os.path.join(cfg.ckpt_dir, LOG_FILE)
+    if found or (os.path.isfile(log) and os.path.getsize(log) > 0):
+        raise ConfigError(f"{cfg.ckpt_dir} already holds a pretraining run ({found or log}); pass --resume true "
+                          "to continue it, or choose another --ckpt_dir (or delete the old one)")
+
+
+def check_finite(step, parts, grad_norm, scaler):
+    """Stop once the loss, or a gradient the loss scaler cannot fix, is no longer finite.
+
+    float32 has no loss scale to lower, so any non-finite gradient stops the run; with dynamic loss scaling an
+    overflow only skips the step and halves the scale, until the scale is already at its minimum."""
+    loss = float(parts["loss"].asscalar())
+    if not np.isfinite(loss):
+        raise TrainingError(f"step {step}: the loss is {loss}; training stopped. Check --student_params and the "
+                            "teacher for NaN/Inf weights, or lower --lr")
+    scalable = isinstance(scaler, DynamicLossScaler) and not isinstance(scaler, NoLossScaler)
+    if not np.isfinite(grad_norm) and not (scalable and scaler.scale > scaler.min_scale):
+        hint = "even at the smallest loss scale" if scalable else "(float32 has no loss scale to lower)"
+        raise TrainingError(f"step {step}: the gradient norm is {grad_norm} {hint}; training stopped. Lower --lr "
+                            "or keep --max_grad_norm on")
+
+
+def _pretrain(cfg, dist):
 
     from ..model import get_bort_model
     from .teacher import load_teacher
 
-    cfg.validate()
-    dist = distributed.init_distributed(cfg.horovod)
     ctx = _context(cfg, dist)
     vocab_size, specials = resolve_vocabulary(cfg)
     mx.random.seed(_step_seed(cfg.seed, 0, 0))  # identical initial weights on every worker before the broadcast
@@ -255,7 +295,7 @@ def pretrain(cfg: PretrainConfig):
     scaling = cfg.dtype == "float16" if cfg.dynamic_loss_scale is None else cfg.dynamic_loss_scale
     scaler = DynamicLossScaler(cfg.init_loss_scale, window=cfg.loss_scale_window) if scaling else NoLossScaler()
     train_data, eval_data = _build_data(cfg, dist, vocab_size, specials, student.config.max_length)
-    logger = JsonlLogger(os.path.join(cfg.ckpt_dir, "train_log.jsonl"), enabled=dist.is_main)
+    logger = JsonlLogger(os.path.join(cfg.ckpt_dir, LOG_FILE), enabled=dist.is_main)
 
     step, position = 0, DataPosition()
     checkpoint = latest_checkpoint(cfg.ckpt_dir) if cfg.resume else None
@@ -304,6 +344,7 @@ def pretrain(cfg: PretrainConfig):
                 scale_gradients(params, 1.0 / scaler.scale)
             norm = clip_gradients(params, cfg.max_grad_norm)
             skipped = scaler.update(not np.isfinite(norm))
+            check_finite(step, parts, norm, scaler)
             learning_rate = schedule(step)
             if not skipped:
                 trainer.set_learning_rate(learning_rate)
