@@ -43,6 +43,14 @@ class ChecksumError(DownloadError):
     """A downloaded file whose sha1 is not the published one (the bad file has been removed)."""
 
 
+class OutputError(BortError):
+    """An output that cannot be written: a full disk, a directory where a file should go, a locked directory."""
+
+
+class TrainingError(BortError):
+    """Training that cannot go on, e.g. a loss or gradient that is no longer finite (the message says which)."""
+
+
 class GpuError(BortError):
     """A GPU run that cannot work here: CUDA libraries or driver missing, or a GPU the installed MXNet wheel has no
     kernels for (the message says what runs instead)."""

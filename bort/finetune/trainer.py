@@ -71,9 +71,9 @@ def finetune(config, on_update=None):
 
 
 def _finetune(config, on_update, dist):
-        return run_inference(config, task, dist)
     task = get_task(config.task_name)
     if config.only_inference:
+        return run_inference(config, task, dist)
     train_task = get_task(task.train_task)
     seed_everything(config.seed)
     ctx = device(config, dist)
@@ -218,11 +218,11 @@ def train_step(model, trainer, params, micro_batches, head, pad_id, lr, config, 
     # float16: an overflowing gradient is the loss scaler's business (it skips the update); a non-finite loss
     # is not. The norm is taken after the allreduce, so every rank stops together.
     check_finite(step + 1, loss_value, None if use_amp else grad_norm, lr)
-    return loss_value, grad_norm
-
     trainer.set_learning_rate(lr)
     trainer.update(1)
     zero_gradients(params)
+    return loss_value, grad_norm
+
 
 def check_finite(step, loss, grad_norm, lr):
     """Stop training with a clear message once the loss or the gradient norm is no longer finite: every later
@@ -234,11 +234,11 @@ def check_finite(step, loss, grad_norm, lr):
                             "the starting weights for NaN/Inf, lower --lr, or keep --max_grad_norm on")
 
 
-    ctx = device(config, dist)
-    if config.dtype == "float16":
 def run_inference(config, task, dist):
     """`--only_inference`: dev metrics and test predictions with a fine-tuned `--model_parameters`."""
     seed_everything(config.seed)
+    ctx = device(config, dist)
+    if config.dtype == "float16":
         from mxnet.contrib import amp
         amp.init()
     tokenizer = build_tokenizer(config)
@@ -252,10 +252,10 @@ def run_inference(config, task, dist):
 
 # ----------------------------------------------------------------------------------------------- helpers
 def _start_state(config, task, dist, checkpoints, model, trainer, ctx):
-    found = latest_checkpoint(checkpoints)
-    if not config.resume:
     if dist.is_main:  # under the output lock: left by a run killed while writing a checkpoint
         remove_stale_temporaries(checkpoints)
+    found = latest_checkpoint(checkpoints)
+    if not config.resume:
         if found:
             raise ConfigError(f"{config.output_dir} already holds checkpoints of a run ({found}); pass "
                               "--resume true to continue it, or choose another --output_dir")

@@ -20,8 +20,8 @@ import numpy as np
 
 from .. import distributed
 from ..errors import CheckpointError, ConfigError, TrainingError
-from ..gpu.preflight import require_usable_gpu
 from ..locking import output_lock
+from ..gpu.preflight import require_usable_gpu
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
 from ..training.optim import (clip_gradients, make_trainer, scale_gradients, trainable_parameters,
@@ -229,7 +229,6 @@ def _step_seed(seed, step, rank):
 # ------------------------------------------------------------------------------------------------- the loop
 def pretrain(cfg: PretrainConfig):
     """Run (or resume) pretraining; returns a summary dict (final step, metrics, throughput, checkpoint)."""
-    from bort.progress import tqdm
     cfg.validate()
     dist = distributed.init_distributed(cfg.horovod)
     # One run per --ckpt_dir: a second one would overwrite the checkpoints and interleave train_log.jsonl.
@@ -268,6 +267,7 @@ def check_finite(step, parts, grad_norm, scaler):
 
 
 def _pretrain(cfg, dist):
+    from bort.progress import tqdm
 
     from ..model import get_bort_model
     from .teacher import load_teacher
@@ -343,8 +343,8 @@ def _pretrain(cfg, dist):
             if scaler.scale != 1.0:
                 scale_gradients(params, 1.0 / scaler.scale)
             norm = clip_gradients(params, cfg.max_grad_norm)
-            skipped = scaler.update(not np.isfinite(norm))
             check_finite(step, parts, norm, scaler)
+            skipped = scaler.update(not np.isfinite(norm))
             learning_rate = schedule(step)
             if not skipped:
                 trainer.set_learning_rate(learning_rate)

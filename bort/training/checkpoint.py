@@ -33,6 +33,18 @@ def save_checkpoint(directory, step, model, trainer=None, state=None, keep=3):
     return target
 
 
+def remove_stale_temporaries(directory):
+    """Delete the `.checkpoint-N.*.tmp` / `.old` folders a run killed while writing a checkpoint left behind.
+
+    Call it only while holding the directory's output lock (`bort.locking`): then no live writer owns them."""
+    removed = []
+    for path in glob.glob(os.path.join(directory, ".checkpoint-*.tmp")) + glob.glob(
+            os.path.join(directory, ".checkpoint-*.old")):
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def list_checkpoints(directory):
     """Complete checkpoints as (step, path), oldest first."""
     found = []
@@ -65,5 +77,9 @@ def load_checkpoint(path, model, trainer=None, ctx=None):
         trainer_file = os.path.join(path, TRAINER_FILE)
         if not os.path.exists(trainer_file):
             raise CheckpointError(f"{path} has no optimizer state ({TRAINER_FILE}); cannot resume exactly")
-        trainer.load_states(trainer_file)
+        try:
+            trainer.load_states(trainer_file)
+        except Exception as err:  # a truncated file fails inside pickle or MXNet with no file name
+            raise CheckpointError(f"{trainer_file} is unreadable (truncated or corrupt: {type(err).__name__}: "
+                                  f"{err}); delete the checkpoint {path} to resume from the one before") from None
     return state
