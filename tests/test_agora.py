@@ -1,4 +1,4 @@
-"""Agora (issue 8): the loop's bookkeeping with cheap deterministic candidates, the data-generating functions,
+"""Agora: the loop's bookkeeping with cheap deterministic candidates, the data-generating functions,
 the task casting, and the scarce-data experiment with real tiny Bort models."""
 import dataclasses
 import json

@@ -1,4 +1,4 @@
-"""CPU inference (issue 7): backends against the plain model and the original stack's fixtures, length batching
+"""CPU inference: backends against the plain model and the original stack's fixtures, length batching
 against one-at-a-time runs, the classify / fill-mask / embed tasks and script, input-file errors, and the
 benchmark dispatcher in --quick mode (not timed)."""
 import ast

@@ -1,4 +1,4 @@
-"""The Gluon blocks and the parameter loader against the original release's own outputs (issue 2)."""
+"""The Gluon blocks and the parameter loader against the original release's own outputs."""
 import ast
 import os
 import subprocess
@@ -256,7 +256,7 @@ def test_full_size_bort_loads_a_float16_file(tmp_path):
     assert sequence.shape == (2, 64, 1024) and logits.shape == (2, 2, 50265)
     assert np.isfinite(sequence.asnumpy()).all() and np.isfinite(logits.asnumpy()).all()
     sum_params = sum(int(np.prod(p.shape)) for p in {id(p): p for p in loaded.collect_params().values()}.values())
-    assert sum_params == 76208217  # the release's count with decoder (docs/ORIGINAL.md §4)
+    assert sum_params == 76208217  # the release's count with decoder (docs/release_bugs.md)
 
 
 def test_import_is_fast_and_silent():

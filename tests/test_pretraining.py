@@ -1,4 +1,4 @@
-"""Pretraining (issue 5): shard creation and format, masking statistics, the distillation loss against numpy and
+"""Pretraining: shard creation and format, masking statistics, the distillation loss against numpy and
 finite differences, the release's double-softmax loss, batching that uses every sample, exact resume after
 SIGKILL, and a 2-worker Horovod run whose workers stay identical."""
 import glob
@@ -153,7 +153,7 @@ def test_shards_load_in_either_layout(tmp_path, shards):
     assert ours["masked_lm_weights"][0].dtype == np.float32
     assert ours["valid_lengths"].dtype == np.int32 and ours["next_sentence_labels"].dtype == np.int32
 
-    # Equal-length samples: always a 1-D object array here (B24); the release wrote a 2-D one.
+    # Equal-length samples: always a 1-D object array here; the release wrote a 2-D one.
     rows = [np.arange(5, 11, dtype=np.int32), np.arange(6, 12, dtype=np.int32)]
     samples = dict(input_ids=rows, segment_ids=[np.zeros(6, np.int32)] * 2, masked_lm_positions=[[1, 2], [3, 4]],
                    masked_lm_ids=[[9, 9], [8, 8]], masked_lm_weights=[[1.0, 1.0], [1.0, 1.0]],

@@ -1,4 +1,4 @@
-"""Tokenization (issue 3): exactness against transformers' RobertaTokenizer and GluonNLP's GPT2BPETokenizer on
+"""Tokenization: exactness against transformers' RobertaTokenizer and GluonNLP's GPT2BPETokenizer on
 vocabularies trained here, both file formats and the converter, pair layouts, truncation, batching,
 SentencePiece training and use, and clear errors for bad files."""
 import importlib.util

@@ -1,4 +1,4 @@
-"""The 'native' byte-level BPE engine (issue 3): the C splitter equals GPT-2's regex on nasty text, its ids equal
+"""The 'native' byte-level BPE engine: the C splitter equals GPT-2's regex on nasty text, its ids equal
 the tiktoken engine's and GluonNLP's, the piece cache never changes ids, lone surrogates are reported, and the
 engine can be switched off or missing."""
 import pickle

@@ -1,4 +1,4 @@
-"""Agora's loop (PAPER.md §3.2), resumable, with a JSON-lines log of every round.
+"""Agora's loop (docs/agora.md), resumable, with a JSON-lines log of every round.
 
     while Θ is not empty:
         train one candidate per hyperparameter set in Θ on train (+ the points added so far); score each on dev

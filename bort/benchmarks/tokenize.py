@@ -14,14 +14,14 @@ GLUONNLP = "gluonnlp GPT2BPETokenizer + Vocab"
 WARM_UP_LINES = 256
 DEFAULT_TEXT = [os.path.join(_REPO, "tests", "data", "tokenizer_multilingual.txt"),
                 os.path.join(_REPO, "tests", "data", "vim_tutor_excerpts.txt"),
-                os.path.join(os.path.dirname(_REPO), "shared", "data", "sample_text.txt")]
+                os.path.join(_REPO, "data", "sample_text.txt")]
 
 
 def add_arguments(parser):
     parser.add_argument("--text", nargs="+", metavar="FILE", default=None,
                         help="UTF-8 text files to tokenize, one text per line (default: the repository's "
                              "tests/data/{tokenizer_multilingual,vim_tutor_excerpts}.txt and "
-                             "../shared/data/sample_text.txt)")
+                             "data/sample_text.txt)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="tokenize the lines this many times over, for a workload long enough to time "
                              "(default: %(default)s)")

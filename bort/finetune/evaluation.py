@@ -44,6 +44,7 @@ def is_labelled(encoded):
 
 def mean_main_metric(dev_results):
     """The model-selection score: the task's main metric averaged over its dev splits (MNLI: matched and
-    mismatched), instead of the release's first metric of the last split (B16)."""
+    mismatched), instead of the release's first metric of the last split
+    (docs/release_bugs.md, "Best-epoch selection")."""
     values = [metrics[next(iter(metrics))] for metrics in dev_results.values()]
     return float(np.mean(values))

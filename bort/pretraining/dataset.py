@@ -5,7 +5,7 @@
 - Each shard's samples go into `num_buckets` buckets of similar length and are cut into batches of
   `batch_size` sequences, or with `use_avg_len` of at most `batch_size` tokens including padding (the
   release's "batch size is about the number of tokens"). Every batch of every shard is used, the last
-  short one included (release bug B7 used only the first batch of each shard).
+  short one included (the release used only the first batch of each shard: docs/release_bugs.md).
 - The order of shards and of batches is a pure function of (seed, epoch, shard), so the stream can resume
   from a `DataPosition` (epoch, shard cursor, batch cursor) without replaying anything.
 - `dynamic_masking` restores the original tokens and masks them again for every epoch, as RoBERTa does.

@@ -6,7 +6,7 @@ MLM = sum_i w_i * CE(student_i, label_i) / sum_i w_i, and KD = sum_i w_i * KL(p_
 p_t = softmax(teacher / T) and p_s = softmax(student / T): the textbook (Hinton et al.) soft-target term, whose
 gradient with respect to the student logits is T * w_i * (p_s - p_t) / sum w after the T^2 factor.
 
-`release_compatible=True` computes instead what the original release did (bug B6): MXNet 1.5's
+`release_compatible=True` computes instead what the original release did (docs/release_bugs.md): MXNet 1.5's
 `KLDivLoss(from_logits=False)` applied to `softmax(student / T)`, i.e. a second softmax over probabilities,
 and averaged over the vocabulary instead of summed:
     KD_release_i = mean_v p_t,v * (log(p_t,v + 1e-12) - log_softmax(p_s)_v).

@@ -1,7 +1,8 @@
 """BERT-style masked-LM corruption of one token sequence.
 
 Special tokens are never candidates and never drawn as random replacements; random replacements are drawn
-only from the ordinary ids of the vocabulary (so no id can fall outside it, release bugs B5).
+only from the ordinary ids of the vocabulary (so no id can fall outside it; docs/release_bugs.md,
+"Out-of-range [CLS]/[SEP] ids").
 """
 import numpy as np
 
