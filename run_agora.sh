@@ -44,4 +44,6 @@ ARGS=(--task_name "$TASK" --output_dir "${OUT:-runs/agora/$TASK}")
 [[ -f "$MODEL_DIR/bort.params" ]] && ARGS+=(--pretrained_parameters "$MODEL_DIR/bort.params")
 [[ -f "$MODEL_DIR/vocab.json" ]] && ARGS+=(--vocab "$MODEL_DIR/vocab.json" --merges "$MODEL_DIR/merges.txt")
 [[ -n "${LABELLER:-}" ]] && ARGS+=(--labeller_parameters "$LABELLER")
+# Before any work: stop if the GPU asked for (--gpu) cannot run the installed MXNet wheel.
+"$PY" scripts/check_gpu.py --flags "${ARGS[@]}" "$@"
 exec "$PY" scripts/agora.py "${ARGS[@]}" "$@"

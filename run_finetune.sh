@@ -41,6 +41,8 @@ esac
 ARGS+=("$@")
 
 NUM_PROCS="${NUM_PROCS:-1}"
+# Before any work, once for all workers: stop if this machine's GPUs cannot run the installed MXNet wheel.
+.venv/bin/python scripts/check_gpu.py --count "$NUM_PROCS" --flags "${ARGS[@]}"
 if [[ "$NUM_PROCS" -gt 1 ]]; then
   PATH="$PWD/.venv/bin:$PATH" exec .venv/bin/horovodrun -np "$NUM_PROCS" -H "localhost:$NUM_PROCS" --gloo \
     .venv/bin/python scripts/finetune_bort.py "${ARGS[@]}" --distributed true

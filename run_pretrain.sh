@@ -54,6 +54,8 @@ fi
 ARGS=(--model "$MODEL" --data "$TRAIN" --mlm_weight 0.1 --teacher_ce_weight 0.5 --distillation_temperature 2.0
       "${ARGS[@]}" "${EXTRA[@]}")
 [[ "$TRAIN" == runs/pretraining_test/* ]] && ARGS+=(--data_eval "$EVAL")
+# Before training, once for all workers: stop if this machine's GPUs cannot run the installed MXNet wheel.
+"$PY" scripts/check_gpu.py --count "$NUM_PROCS" --flags "${ARGS[@]}"
 
 if [[ "$NUM_PROCS" -gt 1 ]]; then
   exec horovodrun -np "$NUM_PROCS" -H "localhost:$NUM_PROCS" --gloo \

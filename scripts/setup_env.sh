@@ -3,6 +3,10 @@
 # Idempotent: when .venv already holds exactly the pinned stack, it returns in seconds.
 #   BORT_SKIP_HOROVOD=1  skip the Horovod build (about 10 minutes on 2 cores); the 2-rank tests then fail.
 #   PYTHON=python3.11    the interpreter used to create the environment.
+#   BORT_CUDA=cu117      GPU machines: mxnet-cu117 instead of mxnet, plus the CUDA 11 libraries it links against
+#                        from PyPI's nvidia-*-cu11 wheels (requirements/cuda11.txt; only the NVIDIA driver comes
+#                        from the system), and Horovod with NCCL when a CUDA 11 nvcc is found (docs/gpu.md).
+#   --dry-run            resolve every pin against the package index and print name==version; installs nothing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -18,6 +22,9 @@ mapfile -t BASE_PINS < <(read_pins "$REQ/build.txt" "$REQ/runtime.txt" "$REQ/tes
                          grep -v '^gluonnlp')
 GLUONNLP_PIN="$(read_pins "$REQ/runtime.txt" | grep '^gluonnlp')"
 HOROVOD_PIN="$(read_pins "$REQ/dist.txt" | grep '^horovod')"
+# shellcheck source=scripts/setup_env_cuda.sh
+source "$ROOT/scripts/setup_env_cuda.sh"
+apply_cuda_pins  # BORT_CUDA=cu117: the CUDA build and its libraries replace mxnet in BASE_PINS
 STAMP_TEXT="$(printf '%s\n' "${BASE_PINS[@]}" "$GLUONNLP_PIN" "$HOROVOD_PIN" "skip_horovod=${BORT_SKIP_HOROVOD:-0}")"
 STAMP="$VENV/.bort_env_stamp"
 
@@ -36,6 +43,11 @@ build_native_tokenizer() {
   fi
 }
 
+if [[ "${1:-}" == "--dry-run" ]]; then
+  dry_run
+  exit 0
+fi
+
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_TEXT" ]] && "$VENV/bin/python" -c "import bort" 2>/dev/null; then
   build_native_tokenizer
   exit 0
@@ -45,10 +57,13 @@ echo "[setup_env] creating the environment in $VENV (first run: about 15 minutes
 [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade "pip<25"
+remove_other_mxnet
 "${PIP[@]}" install "${BASE_PINS[@]}"
 # gluonnlp 0.10.0 ships only as an sdist with Cython code; build it against the numpy installed above.
 "${PIP[@]}" install --no-build-isolation "$GLUONNLP_PIN"
-if [[ "${BORT_SKIP_HOROVOD:-0}" != "1" ]]; then
+if [[ "${BORT_SKIP_HOROVOD:-0}" != "1" && -n "${BORT_CUDA:-}" ]]; then
+  build_horovod_nccl
+elif [[ "${BORT_SKIP_HOROVOD:-0}" != "1" ]]; then
   if ! "$VENV/bin/python" -c "import horovod.mxnet" 2>/dev/null; then
     echo "[setup_env] building Horovod with MXNet and Gloo (about 10 minutes on 2 cores)"
     HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITH_GLOO=1 \

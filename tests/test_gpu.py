@@ -273,3 +273,28 @@ def test_require_usable_gpu_stops_before_work(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     with pytest.raises(GpuError, match="no NVIDIA GPU is visible"):
         require_usable_gpu(0)
+
+
+def test_device_asked_for_by_a_commands_flags():
+    from bort.cli.check_gpu import device_from_flags
+
+    assert device_from_flags(["--task_name", "RTE"]) == "auto"
+    assert device_from_flags(["--gpu", "1", "--epochs", "2"]) == 1
+    assert device_from_flags(["--gpu", "0", "--gpu=cpu"]) == "cpu"  # the last one wins, as in argparse
+    assert device_from_flags(["--gpu", "999"]) == "cpu"  # the release's spelling of CPU
+    assert device_from_flags(["--dtype", "float16", "--device", "gpu"]) == "gpu"
+    assert device_from_flags(["--device", "cpu", "--gpu"]) == "cpu"  # a flag without a value changes nothing
+    hidden = run_check_gpu("--count", "2", "--flags", "--task_name", "RTE", "--gpu", "0")
+    assert hidden.returncode == 1 and "no NVIDIA GPU is visible" in hidden.stdout
+    quiet = run_check_gpu("--flags", "--gpu", "cpu")
+    assert quiet.returncode == 0 and quiet.stdout == ""
+
+
+@pytest.mark.parametrize("launcher", ["run_finetune.sh", "run_pretrain.sh", "run_agora.sh"])
+def test_launchers_run_the_preflight_before_starting_work(launcher):
+    with open(os.path.join(ROOT, launcher)) as handle:
+        lines = [line.strip() for line in handle]
+    check = next(i for i, line in enumerate(lines) if "scripts/check_gpu.py" in line and "--flags" in line)
+    # the training command (direct or under horovodrun) that comes last is started only after the check
+    starts = [i for i, line in enumerate(lines) if line.startswith(("exec ", "PATH=")) or "horovodrun -np" in line]
+    assert starts and check < starts[-1]

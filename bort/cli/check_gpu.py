@@ -9,6 +9,8 @@ Examples:
   check_gpu.py --gpus 0             the GPU a run with --gpu 0 would use
   check_gpu.py --count 4            a 4-process Horovod run on this machine (GPUs 0..3)
   check_gpu.py --if-available       GPU=auto: fine when MXNet is the CPU build or no GPU is visible
+  check_gpu.py --count 2 --flags --task_name RTE --gpu 0
+                                    what a launcher runs: the device comes from the command's own flags
 """
 import argparse
 import sys
@@ -30,6 +32,29 @@ def gpu_list(value):
     return indices
 
 
+CPU_SPELLINGS = ("cpu", "none", "", "999", "-1")
+
+
+def device_from_flags(flags):
+    """What a command's flags ask for: 'cpu', 'auto' (no device flag: GPU when there is one), 'gpu' (pretraining's
+    --device gpu) or a GPU index; the last --gpu/--device wins, as in argparse."""
+    request = "auto"
+    for position, flag in enumerate(flags):
+        name, has_value, value = flag.partition("=")
+        if name not in ("--gpu", "--device"):
+            continue
+        if not has_value:
+            if position + 1 >= len(flags):
+                continue
+            value = flags[position + 1]
+        value = value.strip().lower()
+        if value in CPU_SPELLINGS or value in ("auto", "gpu"):
+            request = "cpu" if value in CPU_SPELLINGS else value
+        elif value.isdigit():
+            request = int(value)
+    return request
+
+
 def build_parser():
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gpus", type=gpu_list, default=None, help="GPU indices to check, as MXNet numbers them "
@@ -39,6 +64,9 @@ def build_parser():
     p.add_argument("--allow-cpu", action="store_true", help="exit 0 when no GPU is visible (the report still says so)")
     p.add_argument("--if-available", action="store_true", help="check only when a CUDA build of MXNet is installed "
                    "and a GPU is visible (what GPU=auto does); otherwise say the run goes to CPU and exit 0")
+    p.add_argument("--flags", nargs=argparse.REMAINDER, default=None, help="the rest of the line is a command's "
+                   "flags (bort-finetune, bort-agora, bort-pretrain): check the device its --gpu/--device asks for "
+                   "(none given: as --if-available); must come last")
     return p
 
 
@@ -46,12 +74,20 @@ def main(argv=None):
     from bort.gpu.preflight import check_gpus
 
     args = build_parser().parse_args(argv)
+    if args.flags is not None:
+        request = device_from_flags(args.flags)
+        if request == "cpu":
+            return 0  # a launcher's CPU run: nothing to check, nothing to say
+        args.if_available = args.if_available or request == "auto"
+        if isinstance(request, int) and (args.count or 1) == 1:
+            args.gpus = [request]
     wanted = args.gpus
     if args.count is not None and wanted is None:
         wanted = list(range(args.count))
     report = check_gpus(wanted=wanted, count=args.count)
     if args.if_available and (report.no_gpu or not report.cuda_wheel):
-        print(f"{report.lines[0]}; no usable CUDA setup, so GPU=auto runs on CPU")
+        if args.flags is None:  # launchers stay quiet on the CPU machines where they always run like this
+            print(f"{report.lines[0]}; no usable CUDA setup, so GPU=auto runs on CPU")
         return 0
     print("\n".join(report.lines))
     for name, value in report.environment.items():

@@ -152,7 +152,8 @@ def build_report(query, wheel, nvrtc, wanted=None, count=None):
     version = "unknown" if nvrtc is None else f"{nvrtc[0]}.{nvrtc[1]}"
     lines = [f"MXNet: {wheel or 'not installed'}; NVRTC: {version}"]
     if not query.gpus:
-        lines.append(f"no NVIDIA GPU is visible to this process ({query.problem}): the MXNet path runs on CPU here")
+        lines.append(f"no NVIDIA GPU is visible to this process ({query.problem}): only CPU runs are possible here "
+                     "(--gpu cpu, GPU=cpu)")
         return Report(lines, False, True, {}, wheel)
     lines.append(f"GPUs ({query.source}): " + "; ".join(f"{g.index}: {g.name} {g.sm}" for g in query.gpus))
     ok = True
