@@ -59,6 +59,14 @@ def release_parameter_names(num_layers, with_decoder=True):
     return names
 
 
+def mxnet_error_message(err):
+    """The message of an MXNetError without the C++ frames it carries ("Traceback (most recent call last):",
+    "File ...cc, line N") that would read as a Python crash."""
+    lines = [line.strip() for line in str(err).splitlines()]
+    kept = [line for line in lines if line and not line.startswith(("Traceback", "File ", "Stack trace", "["))]
+    return kept[-1] if kept else ""
+
+
 def read_params_file(path):
     """Load a `.params` file into a dict name -> NDArray, with errors a user can act on."""
     path = os.fspath(path)
@@ -69,9 +77,8 @@ def read_params_file(path):
     try:
         loaded = mx.nd.load(path)
     except mx.base.MXNetError as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise ParamsError(f"{path} is not a readable MXNet parameter file (truncated or another format?): "
-                          f"{first_line[:200]}") from None
+                          f"{mxnet_error_message(err)[:200]}") from None
     if not isinstance(loaded, dict) or not loaded:
         raise ParamsError(f"{path} holds no named parameters; expected a file written by "
                           "Block.save_parameters")

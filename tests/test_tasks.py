@@ -129,7 +129,7 @@ def test_main_metrics_follow_the_leaderboards():
 
 
 def test_test_only_tasks_do_not_load_train(tmp_path):
-    # B12: the release always loaded train/dev, which the diagnostics do not have.
+    # docs/release_bugs.md, "Diagnostics cannot run": the release always loaded train/dev, which the diagnostics do not have.
     for name in ("AX", "AXb", "AXg"):
         with pytest.raises(ConfigError, match="no split 'train'"):
             get_task(name).read(DATA[get_task(name).benchmark], "train")
@@ -191,7 +191,7 @@ def test_glue_pair_fields():
 
 
 def test_superglue_fields_are_not_mangled():
-    _, cb = read("CB", "train")  # B20: the release cut CB texts to their last 4 "."-pieces and dropped a char
+    _, cb = read("CB", "train")  # the release cut CB texts to their last 4 "."-pieces and dropped a char
     assert cb[0].text_a == "It was a complex language. Not written down but handed down. One might say it was peeled down."
     assert cb[0].text_b == "the language was peeled down" and cb[1].label == "neutral"
     _, boolq = read("BoolQ", "train")
@@ -202,7 +202,7 @@ def test_superglue_fields_are_not_mangled():
     _, wsc = read("WSC", "train")
     assert wsc[0].text_b == 'Does "He" refer to "Mark"?' and wsc[0].label == "false"
     _, axg = read("AXg", "test")
-    assert [ex.group for ex in axg] == [551646, 551646, 551648, 551648]
+    assert [ex.group for ex in axg] == [0, 0, 1, 1]  # minimal pairs are consecutive rows, whatever pair_id says
 
 
 def test_copa_options():
@@ -215,7 +215,7 @@ def test_copa_options():
 def test_multirc_one_example_per_question_with_clean_passage():
     task, examples = read("MultiRC", "train")
     first = examples[0]
-    # B11: the release passed a list of sentences; here the passage is one clean string.
+    # docs/release_bugs.md, "MultiRC passage as a list": the release passed a list of sentences; here the passage is one clean string.
     assert first.text_a.startswith("While this process moved along, diplomacy continued its rounds. Direct pressure")
     assert "<b>" not in first.text_a and "<br>" not in first.text_a and "Sent 1" not in first.text_a
     assert first.option_keys == (0, 1, 2) and first.label == (0, 1, 1) and first.group == 0
@@ -229,7 +229,7 @@ def test_multirc_one_example_per_question_with_clean_passage():
 def test_record_candidates_line_up_with_labels():
     task, examples = read("ReCoRD", "train")
     first = examples[0]
-    # B13: every distinct entity is a candidate, in order of first mention, and labels follow that list.
+    # docs/release_bugs.md, "ReCoRD and MultiRC evaluation": every distinct entity is a candidate, in order of first mention, and labels follow that list.
     assert first.option_keys == ("Afghanistan", "Badam Bagh", "Gulistan Mirzaei")
     assert first.label == ("Afghanistan",)
     assert task.to_instances(first).label == [1, 0, 0]
@@ -578,7 +578,7 @@ def test_diagnostics_share_the_label_order_of_the_model_that_predicts_them():
 
 
 def test_dev_score_averages_the_main_metric_over_dev_splits():
-    # B16: the release selected epochs on the last MNLI dev split only.
+    # docs/release_bugs.md, "Best-epoch selection": the release selected epochs on the last MNLI dev split only.
     mnli = TASKS["MNLI"]
     assert mnli.dev_score({"dev_matched": {"accuracy": 0.8}, "dev_mismatched": {"accuracy": 0.7}}) == pytest.approx(0.75)
     assert TASKS["MRPC"].dev_score({"dev": {"f1": 0.9, "accuracy": 0.5}}) == pytest.approx(0.9)

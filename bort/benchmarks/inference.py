@@ -509,7 +509,13 @@ def summarize(result, architectures):
     return summary
 
 
+QUICK_BANNER = ("SMOKE CHECK (--quick): tiny models, one round each. These numbers only show that every path "
+                "runs; they are not a measurement (speed-ups, %GEMM and goals mean nothing at this size).")
+
+
 def print_report(result):
+    if result["quick"]:
+        print(QUICK_BANNER)
     gemm = result["gemm_gflops"]
     print(f"float32 GEMM {result['gemm_size']}^3 at the start: "
           + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gemm.items())
@@ -548,6 +554,9 @@ def print_report(result):
               f"{bucketing['seconds']['input_order']:.2f} s ({bucketing['speedup']:.2f}x)")
     for name, why in result["unavailable"].items():
         print(f"unavailable: {name}: {why}")
+    if result["quick"]:
+        print("goals: not judged in a --quick smoke check; run without --quick to measure. " + QUICK_BANNER)
+        return
     for key in ("goal_1_3x_torch_at_8x128", "goal_1_3x_torch_at_8x128_first_token", "goal_70pct_gemm_at_8x128",
                 "goal_base_ratio_at_least_flop_ratio"):
         if key in summary:

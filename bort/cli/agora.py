@@ -68,6 +68,10 @@ def build_parser():
     g.add_argument("--train_limit", type=int, default=None, help="use only the first N training examples "
                    "(scarce-data experiments)")
     g.add_argument("--dev_limit", type=int, default=None, help="use only the first N dev examples")
+    g.add_argument("--held_out", type=int, default=0, help="with --train_limit: score the selected model (and the "
+                   "baseline's) on the N training examples after the first --train_limit, which no candidate "
+                   "trains on: the fair score, since dev both selects the model and seeds the generated data "
+                   "(default: %(default)s, none)")
     g.add_argument("--regression_threshold", type=float, default=None, help="regression tasks: gold and "
                    "prediction on different sides of it make a mistake (default: median training score)")
     g.add_argument("--compare_baseline", type=str2bool, default=False, help="afterwards, fine-tune every set "
@@ -127,6 +131,19 @@ def main(argv=None):
     config = FinetuneConfig(**{k: v for k, v in vars(args).items() if k in finetune_fields})
     if config.only_inference:
         raise ConfigError("--only_inference does not apply to Agora; use finetune_bort.py to predict")
+    if args.held_out and not args.train_limit:
+        raise ConfigError("--held_out N takes the N training examples after the first --train_limit; give both")
+
+    from bort.locking import output_lock
+
+    with output_lock(config.output_dir, what="Agora run"):
+        summary = _run(args, config)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _run(args, config):
+    """Agora (and the optional baseline and held-out scores) under the output directory's lock."""
 
     from bort.agora.baseline import grid_search
     from bort.agora.casting import TaskCasting
@@ -136,6 +153,9 @@ def main(argv=None):
     candidates = FinetuneCandidates(config, progress=config.progress)
     task = candidates.task
     train, dev = read_train_and_dev(task, config.data_dir, args.train_limit, args.dev_limit)
+    held_out = []
+    if args.held_out:
+        held_out = read_train_and_dev(task, config.data_dir, args.train_limit + args.held_out)[0][args.train_limit:]
     casting = TaskCasting(task, args.regression_threshold, train)
     labeller = None
     if args.labeller_parameters:
@@ -160,8 +180,15 @@ def main(argv=None):
         baseline = grid_search(candidates, casting, space, train, dev, result.budget_spent)
         summary["baseline"] = dict(best_score=baseline.best_score, best_hparams=baseline.best_hparams,
                                    budget_per_set=baseline.budget_per_set)
-    print(json.dumps(summary, indent=1))
-    return 0
+    if held_out:
+        summary["held_out"] = dict(size=len(held_out), agora=casting.score(
+            held_out, candidates.predict(candidates.load(result.model_dir), held_out)))
+        if args.compare_baseline:
+            summary["held_out"]["baseline"] = casting.score(held_out, candidates.predict(baseline.model, held_out))
+        print(f"[Agora {task.name}] held-out score on {len(held_out)} unused training examples (the fair one): "
+              + ", ".join(f"{name} {score:.3f}" for name, score in summary["held_out"].items() if name != "size"),
+              file=sys.stderr)
+    return summary
 
 
 def console_main():

@@ -18,6 +18,20 @@ def str2bool(value):
     raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {value!r}")
 
 
+def positive_float(value):
+    """argparse type for a finite number > 0 (a learning rate): 'inf' and 'nan' parse as floats but would only
+    fail, or silently learn nothing, once training has started."""
+    import math
+
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {value!r}")
+    return number
+
+
 def run_main(main, argv=None):
     """Run `main(argv)`; a `BortError` is printed as `error: ...` on stderr and exits with status 2."""
     try:
@@ -30,4 +44,12 @@ def run_main(main, argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as err:
+        import errno
+
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        where = err.filename or "an output file"  # writes outside bort.io_utils may not name it
+        print(f"error: cannot write {where}: {err.strerror}; free some space and run again", file=sys.stderr)
+        sys.exit(2)
     sys.exit(code or 0)

@@ -27,13 +27,29 @@ def build_parser():
     parser.add_argument("--ranks_name", default="roberta_bpe_ranks.json",
                         help="file name of the GluonNLP BPE ranks written with --to gluonnlp "
                              "(default: %(default)s)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite converted files that already exist in --output_dir (default: refuse)")
     return parser
+
+
+def _check_targets(output_dir, names, force):
+    """Refuse to write into a file, or over a vocabulary that is already there unless --force."""
+    from bort.errors import OutputError
+
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise OutputError(f"--output_dir {output_dir} is an existing file; choose a directory")
+    existing = [os.path.join(output_dir, name) for name in names if os.path.exists(os.path.join(output_dir, name))]
+    if existing and not force:
+        raise OutputError(f"{', '.join(existing)} already exist(s); pass --force to overwrite, or choose another "
+                          "--output_dir")
 
 
 def main(argv=None):
     from bort.tokenizer import gluonnlp_to_hf, hf_to_gluonnlp
 
     args = build_parser().parse_args(argv)
+    names = ("vocab.json", "merges.txt") if args.to == "hf" else (args.name, args.ranks_name)
+    _check_targets(args.output_dir, names, args.force)
     if args.to == "hf":
         written = gluonnlp_to_hf(args.vocab, args.merges, args.output_dir)
     else:

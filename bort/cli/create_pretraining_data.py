@@ -34,21 +34,27 @@ def build_parser():
                    "worker to split by file (default: %(default)s)")
     p.add_argument("--num_workers", type=int, default=1, help="worker processes (default: %(default)s)")
     p.add_argument("--progress", type=str2bool, default=True, help="show progress bars (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty --output_dir, removing the shards "
+                   "and metadata of the earlier run there (default: refuse)")
     return p
 
 
 def main(argv=None):
-    from bort.pretraining.data import create_pretraining_data
+    from bort.locking import output_lock
+    from bort.pretraining.data import create_pretraining_data, earlier_output
     from bort.tokenizer import BortTokenizer
 
     args = build_parser().parse_args(argv)
+    if not args.force:
+        earlier_output(args.output_dir, force=False)  # refuse a non-empty folder before tokenizing anything
     tokenizer = BortTokenizer.from_directory(args.vocab)
-    summary = create_pretraining_data(
-        args.input_file, args.output_dir, tokenizer, max_seq_length=args.max_seq_length,
-        max_predictions_per_seq=args.max_predictions_per_seq, masked_lm_prob=args.masked_lm_prob,
-        short_seq_prob=args.short_seq_prob, dupe_factor=args.dupe_factor, seed=args.random_seed,
-        num_shards=args.num_outputs, num_workers=args.num_workers, pair_layout=args.pair_layout,
-        show_progress=args.progress)
+    with output_lock(args.output_dir, what="create_pretraining_data run"):
+        summary = create_pretraining_data(
+            args.input_file, args.output_dir, tokenizer, max_seq_length=args.max_seq_length,
+            max_predictions_per_seq=args.max_predictions_per_seq, masked_lm_prob=args.masked_lm_prob,
+            short_seq_prob=args.short_seq_prob, dupe_factor=args.dupe_factor, seed=args.random_seed,
+            num_shards=args.num_outputs, num_workers=args.num_workers, pair_layout=args.pair_layout,
+            show_progress=args.progress, force=args.force)
     print(json.dumps(summary, sort_keys=True))
     return 0
 

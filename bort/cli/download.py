@@ -4,6 +4,7 @@ Files go to OUT/<name>.part first and get their final name only when complete (a
 command again resumes an interrupted download and skips files that are already there.
 """
 import argparse
+import os
 
 from bort.cli.common import run_main, str2bool
 
@@ -37,6 +38,9 @@ def main(argv=None):
     parser.add_argument("--progress", type=str2bool, default=True, metavar="BOOL",
                         help="show a progress bar per file on stderr (default: %(default)s)")
     args = parser.parse_args(argv)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        from bort.errors import OutputError
+        raise OutputError(f"--out {args.out} is an existing file; give a directory for the model files")
 
     results = download_model(out_dir=args.out, what=args.what, vocab_format=args.vocab_format, force=args.force,
                              mirror=args.mirror, progress=args.progress, log=print)

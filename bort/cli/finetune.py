@@ -14,7 +14,7 @@ Examples:
 import argparse
 import json
 
-from bort.cli.common import run_main, str2bool
+from bort.cli.common import positive_float, run_main, str2bool
 from bort.cli.flags import ArgumentParser, add_architecture_overrides, add_output_dir, add_vocabulary_flags
 from bort.errors import ConfigError
 
@@ -89,7 +89,7 @@ def build_parser(preset=None, preset_flags=True):
     g = p.add_argument_group("optimizer")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="default %(default)s "
                    "(decoupled weight decay, no bias correction, as the release)")
-    g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
+    g.add_argument("--lr", type=positive_float, default=d.lr, help="peak learning rate (default %(default)s)")
     g.add_argument("--epsilon", type=float, default=d.epsilon, help="Adam epsilon (default %(default)s)")
     g.add_argument("--weight_decay", type=float, default=d.weight_decay, help="weight decay, not applied to "
                    "LayerNorm and biases; BERTAdam multiplies it by the learning rate (default %(default)s)")

@@ -109,9 +109,25 @@ def load_tokenizer(args, parse_special_tokens):
                       "and --bpe-ranks (GluonNLP files)")
 
 
+def _filled_text(tokenizer, sequence, filled, pair):
+    """The text with every <mask> filled in. The two texts of a pair are joined by the separator tokens the
+    model saw between them (`A</s></s>B` or `A</s>B`), not run together; the positions come from the input
+    `sequence`, since a filled-in token may itself be a special token."""
+    if not pair:
+        return tokenizer.decode(filled, skip_special_tokens=True)
+    end_a = sequence.index(tokenizer.eos_id)
+    start_b = end_a + tokenizer.num_special_tokens(pair=True) - 2
+    decode = tokenizer.decode
+    return (decode(filled[1:end_a], skip_special_tokens=True) + decode(filled[end_a:start_b])
+            + decode(filled[start_b:-1], skip_special_tokens=True))
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     set_thread_env(args.threads)
+    from bort.io_utils import check_output_file
+
+    check_output_file(args.output)  # before any inference, not after it
     from bort.inference import predict
     from bort.inference.backends import ONNX_BACKENDS, calibration_batches, make_backend, verify_onnx_backend
     from bort.inference.batching import pad_batch
@@ -126,10 +142,13 @@ def main(argv=None):
     if len(tokenizer) != loaded.config.vocab_size:
         raise ConfigError(f"the vocabulary has {len(tokenizer)} tokens but {args.params} has a word embedding of "
                           f"{loaded.config.vocab_size} rows; pass the vocabulary the model was trained with")
-    max_length = args.max_length or loaded.config.max_length
-    if not 2 < max_length <= loaded.config.max_length:
-        raise ConfigError(f"--max-length must lie in [3, {loaded.config.max_length}], got {max_length}")
+    max_length = loaded.config.max_length if args.max_length is None else args.max_length
     examples = read_examples(args.input, args.format, args.text_field, args.pair_field, args.header)
+    # Room for the special tokens of the longest layout among the inputs plus one token of text.
+    shortest = tokenizer.num_special_tokens(pair=any(example.text_b is not None for example in examples)) + 1
+    if not shortest <= max_length <= loaded.config.max_length:
+        raise ConfigError(f"--max-length must lie in [{shortest}, {loaded.config.max_length}] for these inputs "
+                          f"(special tokens plus one token of text), got {max_length}")
     sequences, truncated = predict.tokenize_examples(tokenizer, examples, max_length)
     if truncated:
         print(f"note: {truncated} of {len(sequences)} inputs were longer than {max_length} tokens and were "
@@ -175,8 +194,8 @@ def main(argv=None):
             masks = [dict(position=p.position, predictions=[
                 dict(token=tokenizer.decode([token_id]), id=token_id, probability=round(prob, 6))
                 for token_id, prob in zip(p.ids, p.probabilities)]) for p in predictions]
-            records.append(with_extra(example, dict(text=example.text, filled=tokenizer.decode(
-                best, skip_special_tokens=True), masks=masks)))
+            text = _filled_text(tokenizer, list(sequence), best, example.text_b is not None)
+            records.append(with_extra(example, dict(text=example.text, filled=text, masks=masks)))
     with atomic_open(args.output, "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -8,7 +8,7 @@ the JSON-lines log (train_log.jsonl) and `--resume` live in --ckpt_dir.
 import argparse
 import json
 
-from bort.cli.common import run_main, str2bool
+from bort.cli.common import positive_float, run_main, str2bool
 
 
 def build_parser():
@@ -65,7 +65,7 @@ def build_parser():
     g = p.add_argument_group("optimisation")
     g.add_argument("--optimizer", default=d.optimizer, choices=("bertadam", "lamb", "adam"),
                    help="(default: %(default)s)")
-    g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default: %(default)s)")
+    g.add_argument("--lr", type=positive_float, default=d.lr, help="peak learning rate (default: %(default)s)")
     g.add_argument("--epsilon", type=float, default=d.epsilon, help="Adam epsilon (default: %(default)s)")
     g.add_argument("--weight_decay", type=float, default=d.weight_decay, help="decoupled weight decay; none on "
                    "LayerNorm and biases (default: %(default)s)")

@@ -6,6 +6,7 @@ the same name.
 """
 import dataclasses
 import json
+import math
 from typing import Optional
 
 from ..errors import ConfigError
@@ -47,7 +48,7 @@ class FinetuneConfig:
     hidden_size: Optional[int] = None
     model_max_length: Optional[int] = None
     dropout: float = 0.1  # head and encoder dropout
-    init: str = "uniform"  # classifier-head initialiser (the release's; see B18)
+    init: str = "uniform"  # classifier-head initialiser, the release's (docs/release_bugs.md)
     prob: float = 0.5  # its scale: Uniform(-prob, prob), Normal(0, prob), Orthogonal(scale=prob)
     pretrained_parameters: Optional[str] = None  # a pretrained Bort (e.g. model/bort.params)
     model_parameters: Optional[str] = None  # a fine-tuned classifier (model_bort_<task>.params)
@@ -88,8 +89,8 @@ class FinetuneConfig:
         for name in ("checkpoint_steps", "keep_checkpoints"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a finite number > 0, got {self.lr}")
         if not 0 <= self.warmup_ratio <= 1:
             raise ConfigError(f"--warmup_ratio must be in [0, 1], got {self.warmup_ratio}")
         if not 0 <= self.dropout < 1:

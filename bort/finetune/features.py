@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 ENCODE_CHUNK = 1024  # texts per call to the batch tokenizer
 
@@ -50,6 +50,7 @@ def encode_split(task, split, data_dir, tokenizer, max_len):
             raise DataError(f"{task.name} {split}: example {example.idx!r} has no text to classify")
         counts.append(len(instance.segments))
         items.extend(text_a if text_b is None else (text_a, text_b) for text_a, text_b in instance.segments)
+    check_max_len(task, max_len, tokenizer.num_special_tokens(pair=any(isinstance(item, tuple) for item in items)))
     flat = []
     for start in range(0, len(items), ENCODE_CHUNK):
         ids, lengths = tokenizer.encode_batch(items[start:start + ENCODE_CHUNK], max_length=max_len)
@@ -60,6 +61,14 @@ def encode_split(task, split, data_dir, tokenizer, max_len):
         rows.append(flat[offset:offset + count])
         offset += count
     return EncodedSplit(task, split, examples, rows, [instance.label for instance in instances])
+
+
+def check_max_len(task, max_len, specials):
+    """A sequence must hold the task's special tokens and at least one token of text (with fewer the model
+    would train on `<s></s>` alone)."""
+    if max_len is not None and max_len < specials + 1:
+        raise ConfigError(f"--max_len {max_len} cannot hold the {specials} special tokens of a {task.name} sequence "
+                          f"plus one token of text; use at least {specials + 1} (the release used 512)")
 
 
 def training_units(encoded):

@@ -241,7 +241,10 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(config)
         import onnxruntime
 
-        if not onnx_path or not os.path.isfile(onnx_path):
+        if not onnx_path:
+            raise ConfigError("the onnxruntime backends need the model's ONNX file: pass --onnx FILE (make one with "
+                              "scripts/export_weights.py --format onnx)")
+        if not os.path.isfile(onnx_path):
             raise ConfigError(f"ONNX file {onnx_path!r} does not exist; make one with scripts/export_weights.py "
                               "--format onnx")
         self.name = "onnxruntime-int8" if quantize else "onnxruntime"

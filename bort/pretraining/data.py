@@ -13,6 +13,8 @@ shards are the same whatever the number of worker processes.
 import glob
 import multiprocessing
 import os
+import re
+import sys
 import time
 
 import numpy as np
@@ -149,16 +151,44 @@ def _map(function, items, num_workers, chunksize, progress):
             yield result
 
 
+def earlier_output(output_dir, force):
+    """The files of an earlier run in `output_dir` (shards, metadata), for removal; an error if the folder
+    is not empty and not `force`."""
+    from ..locking import LOCK_NAME
+
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ConfigError(f"--output_dir {output_dir} is an existing file; choose a directory")
+    present = sorted(name for name in os.listdir(output_dir) if name != LOCK_NAME) if os.path.isdir(output_dir) else []
+    if present and not force:
+        raise ConfigError(f"--output_dir {output_dir} is not empty ({', '.join(present[:5])}"
+                          f"{', ...' if len(present) > 5 else ''}); pass --force to replace the earlier run's shards, "
+                          "or choose an empty directory")
+    # What this function writes: part-NNN.npz, metadata.json, and the temporaries of a run killed mid-write.
+    ours = [os.path.abspath(os.path.join(output_dir, name)) for name in present
+            if re.fullmatch(r"part-\d+\.npz|metadata\.json|\.(part-\d+\.npz|metadata\.json)\..*\.tmp", name)]
+    if len(ours) < len(present):
+        others = sorted(set(present) - {os.path.basename(p) for p in ours})
+        print(f"warning: --force keeps files that are not shards in {output_dir}: {', '.join(others[:5])}",
+              file=sys.stderr)
+    return ours
+
+
 def create_pretraining_data(input_files, output_dir, tokenizer, max_seq_length=512, max_predictions_per_seq=80,
                             masked_lm_prob=0.15, short_seq_prob=0.1, dupe_factor=1, seed=12345, num_shards=1,
-                            num_workers=1, pair_layout="roberta", show_progress=True):
+                            num_workers=1, pair_layout="roberta", show_progress=True, force=False):
     """Write `output_dir/part-000.npz ...` (`num_shards` shards, instances dealt round-robin) and
-    `output_dir/metadata.json`; returns a summary dict (counts, seconds, sentences per second)."""
+    `output_dir/metadata.json`; returns a summary dict (counts, seconds, sentences per second).
+
+    A non-empty `output_dir` is refused unless `force`; then the shards and metadata of the earlier run are
+    removed once the new shards are written (training globs every shard in the folder, so none may stay)."""
     from bort.progress import tqdm
 
     check_pair_layout(pair_layout)
-    if num_shards < 1 or dupe_factor < 1 or num_workers < 1:
-        raise ConfigError("num_shards, dupe_factor and num_workers must be >= 1")
+    for flag, value in (("--num_outputs", num_shards), ("--dupe_factor", dupe_factor),
+                        ("--num_workers", num_workers)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {value}")
+    previous = earlier_output(output_dir, force)
     specials = num_special_tokens(True, pair_layout)
     if max_seq_length < specials + 2:
         raise ConfigError(f"max_seq_length={max_seq_length} leaves no room for text after {specials} special tokens")
@@ -213,6 +243,9 @@ def create_pretraining_data(input_files, output_dir, tokenizer, max_seq_length=5
             samples["next_sentence_labels"].append(next_label)
             samples["valid_lengths"].append(len(input_ids))
         paths.append(write_shard(os.path.join(output_dir, f"part-{shard:03d}.npz"), samples))
+    replaced = {os.path.abspath(p) for p in paths + [os.path.join(output_dir, "metadata.json")]}
+    for old in sorted(set(previous) - replaced):
+        os.remove(old)
     seconds = time.time() - start
     summary = dict(num_files=len(files), num_documents=len(tokenized), num_sentences=len(sentences),
                    num_instances=len(instances), num_shards=num_shards, seconds=round(seconds, 3),

@@ -5,13 +5,14 @@ of 1-D arrays: `input_ids`, `segment_ids`, `masked_lm_positions`, `masked_lm_ids
 `masked_lm_weights` (float32); plain arrays hold `next_sentence_labels` and `valid_lengths` (int32[N]).
 
 Writing always produces 1-D object arrays, even when every sample has the same length (there numpy would
-otherwise build a 2-D array, release bug B24). Reading accepts the release's files as they are, including
+otherwise build a 2-D array: docs/release_bugs.md, "Equal-length shards"). Reading accepts the release's files as they are, including
 such 2-D arrays, `valid_lengths` of shape (N, 1), and files without the optional keys.
 
 Object arrays are pickled, so `np.load(allow_pickle=True)` is needed: only read shards you trust.
 """
 import json
 import os
+import pickle
 import zipfile
 
 import numpy as np
@@ -57,7 +58,7 @@ def _rows(path, key, value, count=None):
     """Per-sample 1-D arrays from whatever shape the file stored them in."""
     if value.dtype == object and value.ndim == 1:
         rows = [np.asarray(row).reshape(-1) for row in value]
-    elif value.ndim == 2:  # every sample had the same length (B24), or a plain numeric 2-D array
+    elif value.ndim == 2:  # every sample had the same length (the release), or a plain numeric 2-D array
         rows = [np.asarray(list(row)).reshape(-1) for row in value]
     elif value.ndim == 1 and count is not None and len(value) == count:
         rows = [np.asarray([v]) for v in value]
@@ -81,7 +82,7 @@ def read_shard(path):
     try:
         with np.load(path, allow_pickle=True) as loaded:
             stored = {key: loaded[key] for key in loaded.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as err:
         raise DataError(f"{path} is not a readable .npz shard (truncated?): {err}") from None
     for key in ("input_ids", "masked_lm_positions", "masked_lm_ids"):
         if key not in stored:
@@ -123,7 +124,7 @@ def read_shard(path):
 
 def check_ids_in_vocab(path, shard, vocab_size):
     """Raise DataError when any id of `shard` is outside [0, vocab_size) (e.g. the release's out-of-range
-    [CLS]/[SEP] ids, B5, or a shard made with another vocabulary)."""
+    [CLS]/[SEP] ids, or a shard made with another vocabulary)."""
     for key in ("input_ids", "masked_lm_ids"):
         for index, row in enumerate(shard[key]):
             if len(row) and (row.min() < 0 or row.max() >= vocab_size):

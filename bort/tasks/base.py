@@ -32,7 +32,7 @@ Example fields (frozen dataclass):
   None when the file has no label;
 - `options`: the segments `(text_a, text_b)` of multi-segment heads; `option_keys`: what they stand for
   (MultiRC answer idx, ReCoRD candidate texts, RACE letters, COPA 0/1);
-- `group`: MultiRC/ReCoRD passage idx, RACE article id, AX-g pair id (None elsewhere).
+- `group`: MultiRC/ReCoRD passage idx, RACE article id, AX-g minimal pair (row // 2) (None elsewhere).
 """
 import dataclasses
 import functools
@@ -156,6 +156,8 @@ class Task:
         examples = self.parse(self, path, split)
         if not examples:
             raise DataError(f"{path}: no {self.name} examples in the {split} split (the file is empty)")
+        if split.startswith("test"):
+            _refuse_duplicate_ids(path, examples, per_group=self.head in ("answer_scoring", "candidate_ranking"))
         return examples
 
     def _check_split(self, split):
@@ -247,7 +249,8 @@ class Task:
 
     def dev_score(self, results_by_split):
         """One number for best-epoch selection and early stopping: the main metric averaged over the dev
-        splits (`{split: evaluate(...)}`); the release used only the last split's value (B16)."""
+        splits (`{split: evaluate(...)}`); the release used only the last split's value
+        (docs/release_bugs.md, "Best-epoch selection")."""
         missing = [s for s in self.dev_splits if s not in results_by_split]
         if missing or not self.dev_splits:
             raise InputError(f"{self.name}: dev results needed for {', '.join(self.dev_splits) or 'a dev split'}, "
@@ -280,6 +283,17 @@ class Task:
         path = os.path.join(os.fspath(out_dir), self.submission_file(split))
         self.writer(self, examples, predictions, path)
         return path
+
+
+def _refuse_duplicate_ids(path, examples, per_group):
+    """A test file whose ids repeat would give two rows of one id in the submission file."""
+    seen = set()
+    for example in examples:
+        key = (example.group, example.idx) if per_group else example.idx  # MultiRC/ReCoRD: ids within a passage
+        if key in seen:
+            raise DataError(f"{path}: id {example.idx!r} appears more than once; the submission file needs one "
+                            "prediction per id (fix or deduplicate the file)")
+        seen.add(key)
 
 
 _SIMPLE_METRICS = {

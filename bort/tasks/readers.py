@@ -104,7 +104,7 @@ def read_jsonl(path):
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{line_number}: broken JSON ({err.msg} at column {err.colno})") from None
+                raise DataError(f"{path}:{line_number}: broken JSON, column {err.colno}: {err.msg}") from None
             if not isinstance(record, dict):
                 raise DataError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
             yield line_number, record
@@ -120,7 +120,7 @@ def read_json(path):
     try:
         record = json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: broken JSON ({err.msg} at column {err.colno})") from None
+        raise DataError(f"{path}:{err.lineno}: broken JSON, column {err.colno}: {err.msg}") from None
     if not isinstance(record, dict):
         raise DataError(f"{path}: expected a JSON object, got {type(record).__name__}")
     return record

@@ -3,14 +3,14 @@
 Files are the official JSONL (`<data_dir>/<Task>/train.jsonl`, `val.jsonl` (our 'dev'), `test.jsonl`;
 `AX-b/AX-b.jsonl`, `AX-g/AX-g.jsonl`). Model inputs built from the fields (text_a / text_b):
 
-- BoolQ: passage / question. CB, SuperGLUERTE, AXg: premise / hypothesis (unaltered: the release's CB
-  mangling, B20, is gone). AXb: sentence1 / sentence2.
+- BoolQ: passage / question. CB, SuperGLUERTE, AXg: premise / hypothesis (unaltered; docs/release_bugs.md, "CB text
+  mangling"). AXb: sentence1 / sentence2.
 - WiC: `"<word>: <sentence1>"` / sentence2 (the release left the target word out).
 - WSC: text / `'Does "<span2>" refer to "<span1>"?'`.
 - COPA (multiple choice): per alternative, premise / `"What was the cause|effect? <choice>"`.
-- MultiRC (one example per question, B11 fixed): the passage with its `<b>Sent N: </b>` and `<br>` markup
+- MultiRC (one example per question; docs/release_bugs.md, "MultiRC passage as a list"): the passage with its `<b>Sent N: </b>` and `<br>` markup
   removed / `"<question> <answer>"`, one segment per answer; labels are the answers' 0/1.
-- ReCoRD (one example per query, B13 fixed): candidates are the passage's distinct entity strings (ends are
+- ReCoRD (one example per query; docs/release_bugs.md, "ReCoRD and MultiRC evaluation"): candidates are the passage's distinct entity strings (ends are
   inclusive offsets) in order of first mention, each segment passage / query with `@placeholder` replaced by
   the candidate; `@highlight` lines become `- ` bullets. Gold labels are the answers' texts, so candidate
   labels line up with the full candidate list (no subsampling here; a training loop may subsample).
@@ -85,11 +85,22 @@ def _wsc(task, record, where, split):
                 text_b=f'Does "{span2}" refer to "{span1}"?', label=_label(task, record, where, split))
 
 
-def _axg(task, record, where, split):
-    built = _pair("premise", "hypothesis")(task, record, where, split)
-    # Gender parity compares the two members of each minimal pair; without pair ids they are consecutive lines.
-    built["group"] = record["pair_id"] if "pair_id" in record else ("line-pair", built["idx"] // 2)
-    return built
+def parse_axg(task, path, split):
+    """AX-g's minimal pairs are consecutive rows 2i and 2i+1 that share a hypothesis (the official file gives
+    every row its own `pair_id`, so pair ids cannot group them); the SuperGLUE baseline pairs them the same way
+    and checks the shared hypothesis, as this does."""
+    build = _pair("premise", "hypothesis")
+    rows = [(f"{path}:{line_number}", record) for line_number, record in read_jsonl(path)]
+    if len(rows) % 2:
+        raise DataError(f"{path}: {len(rows)} rows, but AX-g holds minimal pairs (consecutive rows 2i, 2i+1)")
+    examples = []
+    for row, (where, record) in enumerate(rows):
+        built = build(task, record, where, split)
+        if row % 2 and built["text_b"] != examples[-1].text_b:
+            raise DataError(f"{where}: its hypothesis differs from the row before; AX-g's consecutive rows 2i, "
+                            "2i+1 must be a minimal pair sharing one hypothesis")
+        examples.append(Example(split=split, group=row // 2, **built))
+    return examples
 
 
 def _copa(task, record, where, split):
@@ -189,8 +200,9 @@ _TRAIN_VAL_TEST = {"train": "train.jsonl", "dev": "val.jsonl", "test": "test.jso
 
 def _superglue(name, folder, cache_name, build, head, metrics, submission_name, writer=None, **kwargs):
     files = kwargs.pop("files", _TRAIN_VAL_TEST)
+    parse = kwargs.pop("parse", None) or jsonl_reader(build)
     return Task(name=name, benchmark="superglue", head=head, files=files, sub_dirs=_sub_dirs(folder, cache_name),
-                parse=jsonl_reader(build), metrics=metrics, submission={"test": submission_name},
+                parse=parse, metrics=metrics, submission={"test": submission_name},
                 writer=writer or writers.superglue_jsonl(), **kwargs)
 
 
@@ -219,7 +231,7 @@ SUPERGLUE_TASKS = (
     _superglue("AXb", "AX-b", "superglue_axb", _pair("sentence1", "sentence2"), "classification", ("mcc",),
                "AX-b.jsonl", labels=_ENTAILMENT, files={"test": "AX-b.jsonl"}, train_task_name="SuperGLUERTE",
                aliases=("AX-b",), description="SuperGLUE broad-coverage diagnostic, predicted by the RTE model"),
-    _superglue("AXg", "AX-g", "superglue_axg", _axg, "classification", ("gender_parity", "accuracy"),
+    _superglue("AXg", "AX-g", "superglue_axg", None, "classification", ("gender_parity", "accuracy"),
                "AX-g.jsonl", labels=_ENTAILMENT, files={"test": "AX-g.jsonl"}, train_task_name="SuperGLUERTE",
-               aliases=("AX-g",), description="Winogender diagnostic, predicted by the RTE model"),
+               aliases=("AX-g",), description="Winogender diagnostic, predicted by the RTE model", parse=parse_axg),
 )

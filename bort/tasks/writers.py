@@ -35,10 +35,18 @@ def glue_tsv(task, examples, predictions, path):
     _write_lines(path, ["index\tprediction"] + [f"{ex.idx}\t{value(p)}" for ex, p in zip(examples, predictions)])
 
 
+def submission_idx(idx):
+    """Ids are integers in the submission files, also where a data file writes them as strings (AX-b's "0")."""
+    if isinstance(idx, str) and idx.strip().lstrip("-").isdigit():
+        return int(idx)
+    return idx
+
+
 def superglue_jsonl(values=None):
     """Writer of `{"idx", "label"}` lines; `values` maps predictions to output values (identity if None)."""
     def write(task, examples, predictions, path):
-        records = ({"idx": ex.idx, "label": values[p] if values is not None else p} for ex, p in zip(examples, predictions))
+        records = ({"idx": submission_idx(ex.idx), "label": values[p] if values is not None else p}
+                   for ex, p in zip(examples, predictions))
         _write_lines(path, (json.dumps(record) for record in records))
     return write
 

@@ -28,8 +28,8 @@ def make_trainer(block, optimizer="bertadam", learning_rate=5e-5, epsilon=1e-6, 
     `bort.distributed` before the update, so clipping sees the true global gradient."""
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if learning_rate <= 0:
-        raise ConfigError(f"learning rate must be positive, got {learning_rate}")
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise ConfigError(f"learning rate must be a finite number > 0, got {learning_rate}")
     params = trainable_parameters(block)
     for param in params:
         if NO_DECAY_PATTERN.match(param.name):
