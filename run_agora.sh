@@ -4,7 +4,8 @@
 #   ./run_agora.sh DEMO                      end to end on the bundled demo task (data/demo, CPU, a few minutes):
 #                                            trains a small labelling model S on the whole demo training set,
 #                                            runs Agora with only 48 training examples, then plain fine-tuning
-#                                            of the same grid with the same total budget, and prints both scores.
+#                                            of the same grid with the same total budget, and prints both scores
+#                                            on dev and on 100 training sentences no candidate trains on.
 #   ./run_agora.sh TASK [agora.py flags]     Agora on a GLUE/SuperGLUE/RACE task, e.g.
 #       LABELLER=teacher/model_bort_RTE.params ./run_agora.sh RTE --lrs 1e-5,9e-6 --seeds 0,1 --budget 25000
 #
@@ -13,7 +14,21 @@
 # its own points), OUT (default runs/agora/<TASK>). Rerunning the same command resumes an interrupted run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-TASK="${1:?usage: ./run_agora.sh DEMO | TASK [agora.py flags]}"
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+  usage
+  if [[ -x .venv/bin/python ]]; then
+    echo
+    echo "Flags of scripts/agora.py:"
+    .venv/bin/python scripts/agora.py --help
+  fi
+  exit 0
+fi
+if [[ $# -lt 1 ]]; then
+  usage
+  exit 2
+fi
+TASK="$1"
 shift
 scripts/setup_env.sh
 PY=.venv/bin/python
@@ -28,13 +43,13 @@ if [[ "$TASK" == "DEMO" ]]; then
   if [[ ! -f "$OUT/labeller/model_bort_SST.params" ]]; then
     echo "[DEMO] training the labelling model S on all 800 demo training sentences"
     "$PY" scripts/finetune_bort.py "${DEMO_FLAGS[@]}" --output_dir "$OUT/labeller" --epochs 5 --ramp_up_epochs 5 \
-      --batch_size 32 --lr 1e-3 --warmup_ratio 0.1 --weight_decay 0 --seed 0 --progress false
+      --batch_size 32 --lr 1e-3 --warmup_ratio 0.1 --weight_decay 0 --seed 0 --progress true
   fi
   echo "[DEMO] Agora with 48 training examples, S labelling the generated points"
   exec "$PY" scripts/agora.py "${DEMO_FLAGS[@]}" --output_dir "$OUT/agora" --train_limit 48 --dev_limit 100 \
     --labeller_parameters "$OUT/labeller/model_bort_SST.params" --seeds 0,1 --lrs 1e-3,5e-4 --wds 0 \
     --warmups 0.1 --batch_sizes 32 --budget 1600 --points_per_mistake 4 --max_drift 0.25 \
-    --compare_baseline true --progress false "$@"
+    --compare_baseline true --held_out 100 --progress true "$@"
 fi
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
