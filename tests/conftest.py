@@ -19,3 +19,15 @@ SAMPLE_TEXT = os.path.join(REPO_ROOT, "data", "sample_text.txt")
 @pytest.fixture
 def fixtures_dir():
     return FIXTURES_DIR
+
+
+# Markers that follow from what a test uses (registered in pyproject.toml): Horovod runs are also slow, and the
+# export extra is needed by the export tests and by any test that builds an ONNX file.
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = os.path.basename(str(item.fspath))
+        if module == "test_finetune_horovod.py" or "horovod" in item.name:
+            item.add_marker(pytest.mark.horovod)
+            item.add_marker(pytest.mark.slow)
+        if module == "test_export.py" or "onnx_file" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.export)

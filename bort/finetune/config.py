@@ -1,8 +1,9 @@
-"""Every fine-tuning setting in one dataclass, with the defaults of the release's `finetune_bort.py`.
+"""Every fine-tuning setting in one dataclass; `bort-finetune` exposes each field as a flag of the same name.
 
-`run_finetune.sh` overrides some of them the way the release's script did (epochs 1, batch 8, lr 5e-5,
-weight decay 110, warm-up 0.45, early stop 200). `scripts/finetune_bort.py` exposes each field as a flag of
-the same name.
+The field defaults are the release's `finetune_bort.py` argparse defaults, for library callers that set what
+they need. The command line starts from a preset instead (`bort/presets.py`; `release` by default: the
+release launcher's epochs 1, batch 8, lr 5e-5, weight decay 110, warm-up 0.45, early stop 200), so
+`bort-finetune` and `run_finetune.sh` train the same way.
 """
 import dataclasses
 import json
