@@ -6,6 +6,7 @@
 #   BORT_CUDA=cu117      GPU machines: mxnet-cu117 instead of mxnet, plus the CUDA 11 libraries it links against
 #                        from PyPI's nvidia-*-cu11 wheels (requirements/cuda11.txt; only the NVIDIA driver comes
 #                        from the system), and Horovod with NCCL when a CUDA 11 nvcc is found (docs/gpu.md).
+#   BORT_TORCH_INDEX=URL with BORT_CUDA: where torch's CPU build comes from (default: PyTorch's CPU index).
 #   --dry-run            resolve every pin against the package index and print name==version; installs nothing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,7 +59,7 @@ echo "[setup_env] creating the environment in $VENV (first run: about 15 minutes
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade "pip<25"
 remove_other_mxnet
-"${PIP[@]}" install "${BASE_PINS[@]}"
+"${PIP[@]}" install "${INDEX_ARGS[@]}" "${BASE_PINS[@]}"
 # gluonnlp 0.10.0 ships only as an sdist with Cython code; build it against the numpy installed above.
 "${PIP[@]}" install --no-build-isolation "$GLUONNLP_PIN"
 if [[ "${BORT_SKIP_HOROVOD:-0}" != "1" && -n "${BORT_CUDA:-}" ]]; then

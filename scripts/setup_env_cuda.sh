@@ -2,6 +2,10 @@
 # Uses ROOT, VENV, PYTHON, REQ, read_pins, BASE_PINS, GLUONNLP_PIN and HOROVOD_PIN from setup_env.sh.
 
 # BORT_CUDA=cu117: mxnet-cu117 replaces mxnet in BASE_PINS, and the nvidia-*-cu11 runtime libraries join it.
+# torch (for exports) then comes from PyTorch's CPU index (BORT_TORCH_INDEX; empty: the configured indexes only):
+# PyPI's Linux torch is the CUDA 12 build, whose nvidia-nccl-cu12 and nvidia-nvtx-cu12 wheels would overwrite
+# the CUDA 11 libnccl.so.2 and libnvToolsExt.so.1 that MXNet needs (same folders, same file names).
+INDEX_ARGS=()
 apply_cuda_pins() {
   case "${BORT_CUDA:-}" in
     "") return 0 ;;
@@ -16,6 +20,9 @@ apply_cuda_pins() {
   done
   mapfile -t CUDA_PINS < <(read_pins "$REQ/cuda11.txt")
   BASE_PINS=("${kept[@]}" "${CUDA_PINS[@]}")
+  local torch_index="${BORT_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+  [[ -n "$torch_index" ]] && INDEX_ARGS=(--extra-index-url "$torch_index")
+  return 0
 }
 
 # The CPU and CUDA builds install the same `mxnet` package directory: remove the other one before installing,
@@ -100,7 +107,7 @@ dry_run() {
   trap 'rm -rf "$DRY_RUN_TMP"' EXIT
   echo "[setup_env] --dry-run (BORT_CUDA=${BORT_CUDA:-unset}): resolving ${#BASE_PINS[@]} pins with $python" >&2
   "$python" -m pip --disable-pip-version-check install --dry-run --ignore-installed --quiet \
-    --report "$tmp/report.json" "${BASE_PINS[@]}" 2> >(grep -v "^WARNING: Location" >&2)
+    --report "$tmp/report.json" "${INDEX_ARGS[@]}" "${BASE_PINS[@]}" 2> >(grep -v "^WARNING: Location" >&2)
   "$python" -m pip --disable-pip-version-check download --quiet --no-deps --no-binary :all: --no-build-isolation \
     -d "$tmp/sdists" "$GLUONNLP_PIN" "$HOROVOD_PIN" 2> >(grep -v "^WARNING: Location" >&2) || {
       # metadata of an sdist may not build without the stack; the file itself is what we check

@@ -298,3 +298,80 @@ def test_launchers_run_the_preflight_before_starting_work(launcher):
     # the training command (direct or under horovodrun) that comes last is started only after the check
     starts = [i for i, line in enumerate(lines) if line.startswith(("exec ", "PATH=")) or "horovodrun -np" in line]
     assert starts and check < starts[-1]
+
+
+PREPARE_SCRIPT = textwrap.dedent("""
+    import json
+    from bort.errors import GpuError
+    from bort.gpu.cuda_libs import prepare_cuda_libraries
+    try:
+        loaded = prepare_cuda_libraries()
+    except GpuError as err:
+        print(json.dumps({"error": str(err)}))
+    else:
+        import mxnet  # the fake package below: loads its libmxnet.so and calls into the CUDA-like libraries
+        print(json.dumps({"loaded": len(loaded), "answer": mxnet.ANSWER}))
+""")
+
+
+@pytest.mark.parametrize("with_wheels", [True, False])
+def test_prepare_detects_the_cuda_wheel_and_loads_before_import(site, tmp_path, with_wheels):
+    """A site folder with an `mxnet` package from a dist named mxnet_cu117 (its libmxnet.so needs the fake CUDA
+    libraries), with or without the nvidia-*-cu11 wheels' folders beside it."""
+    import shutil
+
+    fake_site = tmp_path / "site"
+    (fake_site / "mxnet").mkdir(parents=True)
+    (fake_site / "mxnet_cu117-1.9.1.dist-info").mkdir()
+    shutil.copy(site["libmxnet"], fake_site / "mxnet" / "libmxnet.so")
+    (fake_site / "mxnet" / "__init__.py").write_text(
+        "import ctypes, os\nANSWER = ctypes.CDLL(os.path.join(os.path.dirname(__file__), 'libmxnet.so')).mx_answer()\n")
+    if with_wheels:
+        (fake_site / "nvidia").symlink_to(os.path.join(site["sp"], "nvidia"))
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    env["PYTHONPATH"] = f"{fake_site}{os.pathsep}{ROOT}"
+    run = subprocess.run([sys.executable, "-c", PREPARE_SCRIPT], capture_output=True, text=True, env=env, check=True,
+                         cwd=str(tmp_path))
+    result = json.loads(run.stdout)
+    if with_wheels:
+        assert result == {"loaded": 6, "answer": len("libcudart") + 100 + len("libcublasLt") + len("libcudnn")}
+    else:
+        assert "mxnet-cu117==1.9.1 is installed" in result["error"]
+        for soname in ("libcudart.so.11.0", "libcublas.so.11", "libcudnn.so.8"):
+            assert soname in result["error"]
+        assert "BORT_CUDA=cu117 scripts/setup_env.sh" in result["error"]
+
+
+PINS_SCRIPT = """
+set -euo pipefail
+REQ="$1/requirements"
+read_pins() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$@" | grep -v '^$'; }
+BASE_PINS=("numpy==1.23.5" "mxnet==1.9.1" "torch==2.13.0")
+source "$1/scripts/setup_env_cuda.sh"
+apply_cuda_pins
+printf '%s\\n' "${BASE_PINS[@]}" "--" "${INDEX_ARGS[@]}"
+"""
+
+
+@pytest.mark.parametrize("cuda,torch_index", [("", None), ("cu117", None), ("cu117", ""), ("cu118", None)])
+def test_setup_env_gpu_mode_swaps_the_mxnet_pin(cuda, torch_index):
+    env = {k: v for k, v in os.environ.items() if k not in ("BORT_CUDA", "BORT_TORCH_INDEX")}
+    env["BORT_CUDA"] = cuda
+    if torch_index is not None:
+        env["BORT_TORCH_INDEX"] = torch_index
+    run = subprocess.run(["bash", "-c", PINS_SCRIPT, "pins", ROOT], capture_output=True, text=True, env=env)
+    if cuda == "cu118":
+        assert run.returncode == 2 and "use BORT_CUDA=cu117" in run.stderr
+        return
+    pins, index_args = run.stdout.split("--\n")
+    pins = pins.split()
+    if not cuda:  # the CPU path (what CI builds) is untouched
+        assert pins == ["numpy==1.23.5", "mxnet==1.9.1", "torch==2.13.0"] and index_args.strip() == ""
+        return
+    with open(os.path.join(ROOT, "requirements", "cuda11.txt")) as handle:
+        cuda_pins = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+    assert pins == ["numpy==1.23.5", "torch==2.13.0"] + cuda_pins
+    assert "mxnet-cu117==1.9.1" in pins and any(p.startswith("nvidia-cudnn-cu11==8.") for p in pins)
+    assert any(p.startswith("nvidia-nccl-cu11==2.") for p in pins)
+    expected = "" if torch_index == "" else "--extra-index-url\nhttps://download.pytorch.org/whl/cpu"
+    assert index_args.strip() == expected

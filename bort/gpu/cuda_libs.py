@@ -11,7 +11,6 @@ machine without a GPU; `prepare_cuda_libraries` strings them together and is a n
 installed.
 """
 import ctypes
-import importlib.metadata
 import importlib.util
 import os
 import re
@@ -52,12 +51,33 @@ def library_stem(soname):
     return soname.split(".so", 1)[0]
 
 
+def mxnet_distributions():
+    """(name, version) of the distributions that may have installed the importable `mxnet` package: read from the
+    *.dist-info folder names beside it (milliseconds), else from all of importlib.metadata (a second or more in a
+    large environment, so only for unusual layouts). Empty when MXNet is not installed."""
+    spec = importlib.util.find_spec("mxnet")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    for location in spec.submodule_search_locations:
+        site_dir = os.path.dirname(os.path.abspath(location))
+        found = []
+        for entry in os.listdir(site_dir):
+            match = re.fullmatch(r"(mxnet[-_.\w]*?)-([^-]+)\.dist-info", entry, flags=re.IGNORECASE)
+            if match:
+                found.append((match.group(1), match.group(2)))
+        if found:
+            return found
+    from importlib import metadata  # slow to import, and rarely needed
+
+    return [(d.metadata["Name"] or "", d.version) for d in metadata.distributions()]
+
+
 def cuda_mxnet_distribution(distributions=None):
     """(name, version) of the installed mxnet-cu* wheel, or None when MXNet is absent or the CPU build.
 
-    `distributions`: (name, version) pairs; default: what importlib.metadata sees in this environment."""
+    `distributions`: (name, version) pairs; default: `mxnet_distributions()`."""
     if distributions is None:
-        distributions = ((d.metadata["Name"] or "", d.version) for d in importlib.metadata.distributions())
+        distributions = mxnet_distributions()
     for name, version in distributions:
         if re.fullmatch(r"mxnet[-_]cu\d+\w*", name.lower()):
             return name.lower().replace("_", "-"), version

@@ -6,7 +6,6 @@ equal or lower minor one (an sm_75 T4 runs sm_70 code, an sm_89 L4 runs sm_86 co
 major architectures, so Hopper (sm_90) and Blackwell (sm_100, sm_120) run no kernel of any PyPI build.
 """
 import ctypes
-import importlib.metadata
 import os
 from dataclasses import dataclass, field
 
@@ -102,7 +101,9 @@ def decide(capability, wheel, nvrtc=None, gpu_name="this GPU"):
 def installed_mxnet(distributions=None):
     """Name of the installed MXNet distribution ('mxnet', 'mxnet-cu117', ...), or None."""
     if distributions is None:
-        distributions = (d.metadata["Name"] or "" for d in importlib.metadata.distributions())
+        from .cuda_libs import mxnet_distributions
+
+        distributions = (name for name, _ in mxnet_distributions())
     names = sorted({name.lower().replace("_", "-") for name in distributions})
     cuda = [name for name in names if name.startswith("mxnet-cu")]
     return cuda[0] if cuda else ("mxnet" if "mxnet" in names else None)
@@ -126,9 +127,11 @@ def nvrtc_version(library="libnvrtc.so.11.2"):
             return major.value, minor.value
     except (OSError, AttributeError):
         pass
+    from importlib import metadata
+
     try:
-        return parse_version(importlib.metadata.version("nvidia-cuda-nvrtc-cu11"))
-    except importlib.metadata.PackageNotFoundError:
+        return parse_version(metadata.version("nvidia-cuda-nvrtc-cu11"))
+    except metadata.PackageNotFoundError:
         return None
 
 
