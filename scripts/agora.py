@@ -5,8 +5,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a clone, not installed
 
+from bort.cli.agora import build_parser, main  # noqa: E402,F401
 from bort.cli.common import run_main  # noqa: E402
-from bort.cli.agora import main, build_parser  # noqa: E402,F401
 
 if __name__ == "__main__":
     run_main(main)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`bort-download` run from a clone: the command lives in bort/cli/download.py (`download_model.py --help` explains every flag)."""
+"""`bort-download` from a clone: the command lives in bort/cli/download.py."""
 import os
 import sys
 

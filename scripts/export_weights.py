@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""`bort-export` run from a clone: the command lives in bort/cli/export.py (`export_weights.py --help` explains every flag)."""
+"""`bort-export` from a clone: the command lives in bort/cli/export.py."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a clone, not installed
 
 from bort.cli.common import run_main  # noqa: E402
-from bort.cli.export import main, build_parser  # noqa: E402,F401
+from bort.cli.export import build_parser, main  # noqa: E402,F401
 
 if __name__ == "__main__":
     run_main(main)

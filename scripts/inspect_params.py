@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`bort-inspect` run from a clone: the command lives in bort/cli/inspect_params.py (`inspect_params.py --help` explains every flag)."""
+"""`bort-inspect` run from a clone; the command lives in bort/cli/inspect_params.py (`--help` explains every flag)."""
 import os
 import sys
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""`bort-pretrain` run from a clone: the command lives in bort/cli/pretrain.py (`run_pretraining_distillation.py --help` explains every flag)."""
+"""`bort-pretrain` from a clone: the command lives in bort/cli/pretrain.py."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a clone, not installed
 
 from bort.cli.common import run_main  # noqa: E402
-from bort.cli.pretrain import main, build_parser  # noqa: E402,F401
+from bort.cli.pretrain import build_parser, main  # noqa: E402,F401
 
 if __name__ == "__main__":
     run_main(main)

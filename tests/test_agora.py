@@ -477,7 +477,8 @@ def test_finetune_candidates_are_deterministic_and_round_trip(tmp_path):
     train, dev = get_task("SST").read(DEMO_GLUE, "train")[:40], get_task("SST").read(DEMO_GLUE, "dev")[:30]
     hparams = {"lr": 1e-3, "seed": 3, "batch_size": 8, "warmup": 0.2, "wd": 0.01}
     first, second = (candidates.train(hparams, train, 48, seed=3) for _ in range(2))
-    weights = [{name: p.data().asnumpy() for name, p in m._collect_params_with_prefix().items()} for m in (first, second)]
+    weights = [{name: p.data().asnumpy() for name, p in m._collect_params_with_prefix().items()}
+               for m in (first, second)]
     assert weights[0].keys() == weights[1].keys()
     assert all(np.array_equal(weights[0][name], weights[1][name]) for name in weights[0])
     other = candidates.train(hparams, train, 48, seed=4)
@@ -488,7 +489,8 @@ def test_finetune_candidates_are_deterministic_and_round_trip(tmp_path):
     assert candidates.predict(reloaded, dev) == candidates.predict(first, dev)
     # The set's values reach the fine-tuning settings (and an unknown name is refused).
     config = candidates.hparams_config(hparams, seed=3)
-    assert (config.lr, config.seed, config.batch_size, config.warmup_ratio, config.weight_decay) == (1e-3, 3, 8, 0.2, 0.01)
+    settings = (config.lr, config.seed, config.batch_size, config.warmup_ratio, config.weight_decay)
+    assert settings == (1e-3, 3, 8, 0.2, 0.01)
     with pytest.raises(ConfigError, match="momentum"):
         candidates.hparams_config({"momentum": 0.9}, seed=0)
 

@@ -9,6 +9,7 @@ import sys
 import tomllib
 
 import pytest
+
 from conftest import REPO_ROOT
 
 with open(os.path.join(REPO_ROOT, "pyproject.toml"), "rb") as handle:

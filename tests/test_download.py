@@ -19,10 +19,18 @@ import mxnet as mx
 import pytest
 
 from bort.cli import run_main
-from bort.download import (KNOWN_FILES, MIRROR_ENV, KnownFile, apply_mirror, download_file, download_model,
-                           fetch_known_file)
+from bort.download import (
+    KNOWN_FILES,
+    MIRROR_ENV,
+    KnownFile,
+    apply_mirror,
+    download_file,
+    download_model,
+    fetch_known_file,
+)
 from bort.errors import ChecksumError, ConfigError, DownloadError
 from bort.tokenizer import BortTokenizer, train_byte_level_bpe
+
 from conftest import FIXTURES_DIR, SAMPLE_TEXT
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -19,7 +19,8 @@ from bort.tasks import TASKS, get_task
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_DATA = os.path.join(REPO, "tests", "data")
 DEMO_DATA = os.path.join(REPO, "data", "demo")
-VOCAB = dict(vocab=os.path.join(DEMO_DATA, "vocab", "vocab.json"), merges=os.path.join(DEMO_DATA, "vocab", "merges.txt"))
+VOCAB = dict(vocab=os.path.join(DEMO_DATA, "vocab", "vocab.json"),
+             merges=os.path.join(DEMO_DATA, "vocab", "merges.txt"))
 TINY = dict(VOCAB, num_layers=1, units=16, hidden_size=32, num_heads=2, model_max_length=128, max_len=96,
             batch_size=4, dev_batch_size=16, epochs=1, ramp_up_epochs=1, progress=False, init="gaussian", prob=0.02,
             lr=1e-3)
@@ -218,7 +219,8 @@ def run_script(*args):
 
 
 def script_main():
-    spec = importlib.util.spec_from_file_location("finetune_bort_script", os.path.join(REPO, "scripts", "finetune_bort.py"))
+    spec = importlib.util.spec_from_file_location("finetune_bort_script",
+                                                  os.path.join(REPO, "scripts", "finetune_bort.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main

@@ -14,12 +14,13 @@ import textwrap
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import FIXTURES_DIR, REPO_ROOT, SAMPLE_TEXT
 
 from bort.errors import BortError, CheckpointError, ConfigError, DataError, OutputError, ParamsError, TrainingError
 from bort.finetune.config import FinetuneConfig
 from bort.finetune.trainer import finetune
 from bort.tasks import get_task
+
+from conftest import FIXTURES_DIR, REPO_ROOT, SAMPLE_TEXT
 
 DEMO_VOCAB = os.path.join(REPO_ROOT, "data", "demo", "vocab")
 TEST_DATA = os.path.join(REPO_ROOT, "tests", "data")

@@ -5,12 +5,13 @@ import os
 import struct
 
 import pytest
-from conftest import REPO_ROOT
 
 from bort.cli.plot import main as plot_main
 from bort.errors import InputError, OutputError
 from bort.plotting import curves_from_records, load_runs, panel_of, read_records
 from bort.training.logs import JsonlLogger
+
+from conftest import REPO_ROOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -69,7 +69,8 @@ def _contiguous_in(needle, haystack):
 
 # ------------------------------------------------------------------------------------------------ shards
 def test_shards_decode_to_the_original_text_except_masked_positions(shards, tokenizer):
-    doc_tokens = [[t for line in doc for t in tokenizer.encode(line, add_special_tokens=False)] for doc in shards["docs"]]
+    doc_tokens = [[t for line in doc for t in tokenizer.encode(line, add_special_tokens=False)]
+                  for doc in shards["docs"]]
     doc_texts = ["".join(doc) for doc in shards["docs"]]
     count = 0
     for path in shards["paths"]:
@@ -182,7 +183,8 @@ def _indexed_shards(tmp_path, sizes):
     """Shards whose sample k of shard s carries the id 100*s + k + 10 at position 1 (lengths vary)."""
     paths, rng = [], np.random.default_rng(0)
     for shard, size in enumerate(sizes):
-        rows = [np.array([0, 100 * shard + k + 10] + [5] * int(rng.integers(0, 30)) + [2], np.int32) for k in range(size)]
+        rows = [np.array([0, 100 * shard + k + 10] + [5] * int(rng.integers(0, 30)) + [2], np.int32)
+                for k in range(size)]
         samples = dict(input_ids=rows, segment_ids=[np.zeros(len(r), np.int32) for r in rows],
                        masked_lm_positions=[[1]] * size, masked_lm_ids=[[r[1]] for r in rows],
                        masked_lm_weights=[[1.0]] * size, next_sentence_labels=[0] * size,
@@ -205,7 +207,8 @@ def test_every_batch_of_every_shard_is_used(tmp_path, use_avg_len, batch_size):
         for batch, _ in data.batches(epochs=1):
             assert len(batch.input_ids) == 1 or batch.input_ids.size <= batch_size
     for size, files in ((2, paths), (4, paths[:1])):  # split by file, then by sample (fewer files than workers)
-        parts = [_seen(PretrainingData(files, batch_size, use_avg_len, 3, seed=4, rank=r, size=size)) for r in range(size)]
+        parts = [_seen(PretrainingData(files, batch_size, use_avg_len, 3, seed=4, rank=r, size=size))
+                 for r in range(size)]
         union = sorted(v for part in parts for v in part)
         assert union == sorted(v for v in everything if files is paths or v < 100)
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import REPO_ROOT, ROBERTA_VOCAB_DIR
 
 MARKER = "<!-- tested by tests/test_readme.py: the next {} block runs as written -->"

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from bort.errors import ConfigError, DataError, InputError, VocabError
-from bort.tokenizer import (BortTokenizer, gluonnlp_to_hf, hf_to_gluonnlp, train_byte_level_bpe,
-                            truncate_seqs_equal)
+from bort.tokenizer import BortTokenizer, gluonnlp_to_hf, hf_to_gluonnlp, train_byte_level_bpe, truncate_seqs_equal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from conftest import SAMPLE_TEXT  # noqa: E402
+
 MULTILINGUAL = os.path.join(HERE, "data", "tokenizer_multilingual.txt")
 VIM_TUTORS = os.path.join(HERE, "data", "vim_tutor_excerpts.txt")  # real text in 8 scripts
 SHIFT_JIS = os.path.join(HERE, "data", "tutor_ja_shift_jis.txt")  # Vim's Japanese tutor, not UTF-8
@@ -239,7 +239,8 @@ def _handmade_vocabulary(directory, merges, drop=()):
     tokens.append("<mask>")
     directory.mkdir()
     vocab_json = _write(directory / "vocab.json", json.dumps({token: idx for idx, token in enumerate(tokens)}))
-    merges_txt = _write(directory / "merges.txt", "#version: 0.2\n" + "".join(f"{l} {r}\n" for l, r in merges))
+    merges_txt = _write(directory / "merges.txt",
+                        "#version: 0.2\n" + "".join(f"{left} {right}\n" for left, right in merges))
     return vocab_json, merges_txt
 
 

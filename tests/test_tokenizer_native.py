@@ -8,11 +8,11 @@ import threading
 
 import pytest
 import regex
+from test_tokenizer import MULTILINGUAL, SAMPLE_TEXT, VIM_TUTORS, _lines, _random_texts, _unicode_stress_texts
 
 from bort.errors import InputError
 from bort.tokenizer import BortTokenizer, hf_to_gluonnlp, load_hf_files, train_byte_level_bpe
 from bort.tokenizer.bpe_backend import ByteLevelBPEBackend
-from test_tokenizer import MULTILINGUAL, SAMPLE_TEXT, VIM_TUTORS, _lines, _random_texts, _unicode_stress_texts
 
 #: GPT-2's encoder.py pattern, verbatim: the reference for the splitter.
 GPT2_PATTERN = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")

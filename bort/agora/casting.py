@@ -51,7 +51,8 @@ class TaskCasting:
     def is_mistake(self, example, prediction):
         head, gold = self.task.head, example.label
         if gold is None:
-            raise ConfigError(f"{self.task.name} dev example {example.idx!r} has no label; Agora needs a labelled dev set")
+            raise ConfigError(f"{self.task.name} dev example {example.idx!r} has no label; Agora needs a labelled "
+                              "dev set")
         if head == "regression":
             return (float(gold) > self.regression_threshold) != (float(prediction) > self.regression_threshold)
         if head == "answer_scoring":

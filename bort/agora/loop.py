@@ -227,8 +227,9 @@ class _Run:
         if self.labeller is not None:
             labels = list(self.labeller.label(generated)) if generated else []
         else:
+            predictions = self.trainer.predict(model, generated) if generated else []
             labels = [task.label_from_prediction(point, prediction)
-                      for point, prediction in zip(generated, self.trainer.predict(model, generated) if generated else [])]
+                      for point, prediction in zip(generated, predictions)]
         if len(labels) != len(generated):
             raise ConfigError(f"the labelling model returned {len(labels)} labels for {len(generated)} points")
         train_before = len(self.train) + len(state["added"])
@@ -245,7 +246,8 @@ class _Run:
             state["theta"] = prune(theta_before, state["scores"], settings.prune_tolerance)
         self._log(state, event="round", round=state["round"], replay_pass=state["pass"], theta_before=len(theta_before),
                   theta_left=len(state["theta"]), pruned=[k for k in theta_before if k not in state["theta"]],
-                  dev_scores=dict(state["scores"]), best_of_round=pass_best["key"], best_of_round_score=pass_best["score"],
+                  dev_scores=dict(state["scores"]), best_of_round=pass_best["key"],
+                  best_of_round_score=pass_best["score"],
                   best_so_far=state["best"]["key"], best_so_far_score=state["best"]["score"], mistakes=len(mistakes),
                   points_generated=len(generated), train_size_before=train_before,
                   train_size=len(self.train) + len(state["added"]), trainings=state["trainings"],

@@ -13,7 +13,8 @@ DEFAULT_VOCAB = os.path.join(_REPO, "data", "demo", "vocab")
 def add_arguments(parser):
     parser.add_argument("--text", default=DEFAULT_TEXT, help="corpus: one sentence per line, blank lines between "
                         "documents (default: the repository's data/sample_text.txt)")
-    parser.add_argument("--vocab", default=DEFAULT_VOCAB, help="tokenizer directory (default: data/demo/vocab, the small vocabulary of the demo data)")
+    parser.add_argument("--vocab", default=DEFAULT_VOCAB, help="tokenizer directory (default: data/demo/vocab, "
+                        "the small vocabulary of the demo data)")
     parser.add_argument("--repeat", type=int, default=200, help="copies of the corpus to process, for a workload long "
                         "enough to time (default: %(default)s)")
     parser.add_argument("--num_workers", type=int, default=2, help="worker processes for the second data-creation "

@@ -5,8 +5,8 @@ of 1-D arrays: `input_ids`, `segment_ids`, `masked_lm_positions`, `masked_lm_ids
 `masked_lm_weights` (float32); plain arrays hold `next_sentence_labels` and `valid_lengths` (int32[N]).
 
 Writing always produces 1-D object arrays, even when every sample has the same length (there numpy would
-otherwise build a 2-D array: docs/release_bugs.md, "Equal-length shards"). Reading accepts the release's files as they are, including
-such 2-D arrays, `valid_lengths` of shape (N, 1), and files without the optional keys.
+otherwise build a 2-D array: docs/release_bugs.md, "Equal-length shards"). Reading accepts the release's files
+as they are, including such 2-D arrays, `valid_lengths` of shape (N, 1), and files without the optional keys.
 
 Object arrays are pickled, so `np.load(allow_pickle=True)` is needed: only read shards you trust.
 """

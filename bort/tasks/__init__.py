@@ -6,7 +6,7 @@
 
 `TASKS` maps each release key (CoLA, SST, MRPC, QQP, STS-B, MNLI, QNLI, RTE, WNLI, AX, BoolQ, CB, COPA,
 MultiRC, ReCoRD, SuperGLUERTE, WiC, WSC, AXb, AXg, RACE-H, RACE-M) to its `Task`. `bort.tasks.base`
-documents the Task/Example API the training loop uses; README.md, section "Fine-tuning tasks and data" the data layout and formats.
+documents the Task/Example API the training loop uses; docs/tasks.md the data layout and formats.
 This package is pure Python + numpy: it never imports MXNet.
 """
 from ..errors import ConfigError

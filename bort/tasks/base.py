@@ -75,7 +75,7 @@ class Task:
     - `name`: the release's key (`ALL_TASKS_DIC`); `aliases`: leaderboard names also accepted by `get_task`.
     - `benchmark`: 'glue', 'superglue' or 'race'. `head`: one of `HEADS`. `labels`: class names (classification).
     - `files`: split -> file name (RACE: split -> directory); the first split is 'train' unless test-only.
-    - `sub_dirs`: folders under `data_dir` searched in order for those files (see README.md, section "Fine-tuning tasks and data").
+    - `sub_dirs`: folders under `data_dir` searched in order for those files (see docs/tasks.md).
     - `parse(task, path, split) -> list[Example]`: the reader.
     - `metrics`: metric names, main first. `positive_label`: for F1 (MRPC, QQP).
     - `submission`: test split -> official submission file name; `writer(task, examples, predictions, path)`.
@@ -189,7 +189,8 @@ class Task:
         """Turn the model's outputs (`scores[i]` for `examples[i]`, shapes in the docstring table) into predictions."""
         if len(examples) != len(scores):
             raise InputError(f"{self.name}: {len(examples)} examples but {len(scores)} score entries")
-        return [self._prediction(example, np.asarray(score, dtype=np.float64)) for example, score in zip(examples, scores)]
+        return [self._prediction(example, np.asarray(score, dtype=np.float64))
+                for example, score in zip(examples, scores)]
 
     def _prediction(self, example, score):
         if self.head == "classification":
@@ -278,7 +279,8 @@ class Task:
         splits = {ex.split for ex in examples}
         if split is None:
             if len(splits) != 1:
-                raise InputError(f"{self.name}: examples from several splits {sorted(splits)}; write one split at a time")
+                raise InputError(f"{self.name}: examples from several splits {sorted(splits)}; write one split at "
+                                 "a time")
             split = splits.pop()
         path = os.path.join(os.fspath(out_dir), self.submission_file(split))
         self.writer(self, examples, predictions, path)

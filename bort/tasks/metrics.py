@@ -51,7 +51,8 @@ def matthews_corrcoef(golds, preds):
     correct = np.trace(matrix)
     total = matrix.sum()
     numerator = correct * total - np.dot(true_counts, pred_counts)
-    denominator = np.sqrt((total ** 2 - np.dot(pred_counts, pred_counts)) * (total ** 2 - np.dot(true_counts, true_counts)))
+    denominator = np.sqrt((total ** 2 - np.dot(pred_counts, pred_counts))
+                          * (total ** 2 - np.dot(true_counts, true_counts)))
     return float(numerator / denominator) if denominator else 0.0
 
 

@@ -134,7 +134,8 @@ def field(record, key, where, types=None):
     value = record.get(key, _MISSING) if isinstance(record, dict) else _MISSING
     if value is _MISSING:
         raise DataError(f"{where}: missing field {key!r}")
-    if types is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types))):
+    wrong_bool = isinstance(value, bool) and bool not in _as_tuple(types or ())
+    if types is not None and (not isinstance(value, types) or wrong_bool):
         names = "/".join(t.__name__ for t in _as_tuple(types))
         raise DataError(f"{where}: field {key!r} should be {names}, got {type(value).__name__} {value!r:.60}")
     return value

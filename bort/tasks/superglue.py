@@ -8,12 +8,14 @@ Files are the official JSONL (`<data_dir>/<Task>/train.jsonl`, `val.jsonl` (our 
 - WiC: `"<word>: <sentence1>"` / sentence2 (the release left the target word out).
 - WSC: text / `'Does "<span2>" refer to "<span1>"?'`.
 - COPA (multiple choice): per alternative, premise / `"What was the cause|effect? <choice>"`.
-- MultiRC (one example per question; docs/release_bugs.md, "MultiRC passage as a list"): the passage with its `<b>Sent N: </b>` and `<br>` markup
-  removed / `"<question> <answer>"`, one segment per answer; labels are the answers' 0/1.
-- ReCoRD (one example per query; docs/release_bugs.md, "ReCoRD and MultiRC evaluation"): candidates are the passage's distinct entity strings (ends are
-  inclusive offsets) in order of first mention, each segment passage / query with `@placeholder` replaced by
-  the candidate; `@highlight` lines become `- ` bullets. Gold labels are the answers' texts, so candidate
-  labels line up with the full candidate list (no subsampling here; a training loop may subsample).
+- MultiRC (one example per question; docs/release_bugs.md, "MultiRC passage as a list"): the passage with its
+  `<b>Sent N: </b>` and `<br>` markup removed / `"<question> <answer>"`, one segment per answer; labels are the
+  answers' 0/1.
+- ReCoRD (one example per query; docs/release_bugs.md, "ReCoRD and MultiRC evaluation"): candidates are the
+  passage's distinct entity strings (ends are inclusive offsets) in order of first mention, each segment
+  passage / query with `@placeholder` replaced by the candidate; `@highlight` lines become `- ` bullets. Gold
+  labels are the answers' texts, so candidate labels line up with the full candidate list (no subsampling here;
+  a training loop may subsample).
 
 Labels: BoolQ, WiC, WSC JSON booleans become 'false'/'true'; test files (and AX-b/AX-g if unlabelled) give
 `label=None`.
@@ -41,7 +43,8 @@ def jsonl_reader(build):
         for line_number, record in read_jsonl(path):
             where = f"{path}:{line_number}"
             built = build(task, record, where, split)
-            examples.extend(Example(split=split, **fields) for fields in (built if isinstance(built, list) else [built]))
+            for fields in built if isinstance(built, list) else [built]:
+                examples.append(Example(split=split, **fields))
         return examples
     return parse
 

@@ -5,8 +5,8 @@ vocabularies for new corpora, and conversion between the two BPE file formats.
 `sentencepiece`) load only when a tokenizer is built.
 """
 from .bort_tokenizer import BortTokenizer
-from .bpe_training import train_byte_level_bpe
 from .bpe_files import ROBERTA_SPECIAL_TOKENS, BPEVocabulary, load_gluonnlp_files, load_hf_files
+from .bpe_training import train_byte_level_bpe
 from .convert import gluonnlp_to_hf, hf_to_gluonnlp
 from .layout import PAIR_LAYOUTS, truncate_seqs_equal
 from .sentencepiece_training import SENTENCEPIECE_SPECIAL_IDS, train_sentencepiece
