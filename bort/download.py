@@ -290,11 +290,12 @@ def describe_bort_params(path):
     """One line about a Bort parameter file (parameter count, dtype, sizes); ParamsError when it is not one."""
     import numpy as np
 
+    from .checkpoint import open_checkpoint
     from .errors import ParamsError
-    from .params import DECODER_PREFIX, WORD_EMBED, inspect_params, read_params_file
+    from .params import DECODER_PREFIX, WORD_EMBED
 
-    arrays = read_params_file(path)
-    info = inspect_params(path, arrays)
+    checkpoint = open_checkpoint(path)  # NaN or infinite weights are an error here too
+    arrays, info = checkpoint.arrays, checkpoint.info
     if info.num_layers == 0:
         raise ParamsError(f"{path} is not a Bort parameter file: it has no encoder.transformer_cells")
     tied = info.prefix + DECODER_PREFIX + "3.weight"  # the word embedding, saved a second time

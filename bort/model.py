@@ -12,7 +12,7 @@ import math
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
-from .config import BortConfig, get_config
+from .config import BortConfig
 from .errors import ConfigError, InputError
 
 
@@ -280,32 +280,11 @@ class BortClassifier(HybridBlock):
         return self.classifier(first_token)
 
 
-def get_bort_model(model_name="bort_4_8_768_1024", vocab=None, vocab_size=None, params_path=None,
-                   use_decoder=True, ctx=None, **overrides):
-    """Build a Bort model, optionally with the weights of a `.params` file; returns `(model, vocab)`.
+def __getattr__(name):
+    # `get_bort_model` builds models from checkpoint files, so it lives in `bort.checkpoint` (which imports this
+    # module); `from bort.model import get_bort_model` keeps working.
+    if name == "get_bort_model":
+        from .checkpoint import get_bort_model
 
-    The vocabulary size comes from `vocab` (anything with `len()`), else `vocab_size`, else the word embedding
-    in `params_path`. Without `params_path` the weights are initialised as in pretraining, Normal(0.02).
-    `overrides` change any `BortConfig` field (e.g. `dropout=0.0`); the predefined settings are not mutated.
-    """
-    from .params import inspect_params, load_parameters
-
-    ctx = ctx or mx.cpu()
-    sizes = [("vocab", len(vocab))] if vocab is not None else []
-    if vocab_size is not None:
-        sizes.append(("vocab_size", vocab_size))
-    if params_path is not None:
-        file_vocab = inspect_params(params_path).vocab_size
-        if file_vocab is not None:
-            sizes.append((f"the word embedding of {params_path}", file_vocab))
-    if not sizes:
-        raise ConfigError("the vocabulary size is unknown: pass vocab, vocab_size or params_path")
-    if len({size for _, size in sizes}) > 1:
-        described = ", ".join(f"{name}: {size}" for name, size in sizes)
-        raise ConfigError(f"vocabulary sizes disagree ({described})")
-    config = get_config(model_name, vocab_size=sizes[0][1], **overrides)
-    model = BortModel(config, use_decoder=use_decoder)
-    model.initialize(mx.init.Normal(0.02), ctx=ctx)
-    if params_path is not None:
-        load_parameters(model, params_path, ctx=ctx)
-    return model, vocab
+        return get_bort_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

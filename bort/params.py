@@ -1,7 +1,7 @@
 """Reading, checking, loading and saving Bort parameter files.
 
 This is the one place that knows the parameter names of the release. Files are Gluon `save_parameters` files
-with structural names (see ../shared/docs/ORIGINAL.md §4):
+with structural names (those of GluonNLP's BERT, which the release's code used):
 
     word_embed.0.weight                                          (vocab, units)
     encoder.position_weight                                      (max_length, units)
@@ -85,6 +85,58 @@ def read_params_file(path):
     return loaded
 
 
+# MXNet's NDArray list file: a header, the arrays (each: magic, storage type, shape, context, dtype flag, data),
+# then the names. Reading only the headers (seeking over the data) describes a file without loading it.
+_LIST_MAGIC = 0x112
+_ARRAY_MAGICS = (0xF993FAC9, 0xF993FACA)  # V2, V3 (numpy shape semantics)
+_DTYPE_FLAGS = {0: np.float32, 1: np.float64, 2: np.float16, 3: np.uint8, 4: np.int32, 5: np.int8, 6: np.int64}
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayShape:
+    """What `read_params_shapes` gives per array: its shape and dtype, without the values."""
+    shape: tuple
+    dtype: object
+
+
+def read_params_shapes(path):
+    """name -> ArrayShape of a `.params` file from its headers alone (the data is skipped, not read): for
+    describing a file cheaply. A file this parser does not follow is read in full by `read_params_file`."""
+    import struct
+
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            def unpack(fmt):
+                size = struct.calcsize(fmt)
+                data = handle.read(size)
+                if len(data) != size:
+                    raise ValueError("truncated")
+                return struct.unpack(fmt, data)
+
+            if unpack("<QQ")[0] != _LIST_MAGIC:
+                raise ValueError("not an NDArray list")
+            shapes = []
+            for _ in range(unpack("<Q")[0]):
+                magic, storage = unpack("<Ii")
+                if magic not in _ARRAY_MAGICS or storage != 0:  # dense arrays only
+                    raise ValueError("unsupported array")
+                ndim = unpack("<i")[0]
+                shape = unpack(f"<{ndim}q") if ndim > 0 else ()
+                unpack("<ii")  # context
+                dtype = np.dtype(_DTYPE_FLAGS[unpack("<i")[0]])
+                handle.seek(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, os.SEEK_CUR)
+                shapes.append(ArrayShape(tuple(int(d) for d in shape), dtype))
+            names = []
+            for _ in range(unpack("<Q")[0]):
+                names.append(handle.read(unpack("<Q")[0]).decode("utf-8"))
+            if len(names) != len(shapes) or not names:
+                raise ValueError("unnamed arrays")
+        return dict(zip(names, shapes))
+    except (OSError, ValueError, KeyError, struct.error, UnicodeDecodeError):
+        return read_params_file(path)  # its errors say what is wrong with the file
+
+
 @dataclasses.dataclass
 class ParamsInfo:
     """What a parameter file says about the model it was saved from."""
@@ -107,9 +159,8 @@ class ParamsInfo:
                 if v is not None}
 
 
-def inspect_params(path, arrays=None):
-    """Describe a parameter file (shapes, layers, decoder, head) without building a model."""
-    arrays = arrays if arrays is not None else read_params_file(path)
+def describe_arrays(arrays, path):
+    """Describe the arrays of a parameter file (shapes, layers, decoder, head) without building a model."""
     names = tuple(arrays)
     prefix = MODEL_PREFIX if any(n.startswith(MODEL_PREFIX) for n in names) else ""
     body = {n[len(prefix):]: a for n, a in arrays.items() if n.startswith(prefix)}
@@ -159,8 +210,10 @@ def _abbreviate(names, limit=4):
     return shown + (f", ... {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_parameters(block, path, ctx=None, allow_missing_head=True):
-    """Load a Bort parameter file into a `BortModel` or `BortClassifier`, checking every name and shape.
+def assign_parameters(block, arrays, info, ctx=None, allow_missing_head=True):
+    """Put the arrays of a Bort parameter file (`info` = `describe_arrays(arrays, path)`) into a `BortModel`
+    or `BortClassifier`, checking every name and shape. Files are read by `bort.checkpoint`
+    (`open_checkpoint(path).load_into(block)`, or `bort.checkpoint.load_parameters(block, path)`).
 
     Accepted combinations:
       - the file's prefix ("" or "bort.") is mapped onto the block's;
@@ -172,8 +225,7 @@ def load_parameters(block, path, ctx=None, allow_missing_head=True):
     float16 files load into float32 models and vice versa (values are cast). Returns a `LoadReport`.
     """
     ctx = ctx or mx.cpu()
-    arrays = read_params_file(path)
-    info = inspect_params(path, arrays)
+    path = info.path
     targets = block._collect_params_with_prefix()
     block_prefix = MODEL_PREFIX if any(n.startswith(MODEL_PREFIX) for n in targets) else ""
 
@@ -250,3 +302,12 @@ def save_parameters(block, path):
     with atomic_path(path) as tmp:
         block.save_parameters(tmp, deduplicate=False)
     return path
+
+
+def __getattr__(name):
+    # Reading a file moved to `bort.checkpoint` (one reader for every consumer); these names keep working.
+    if name in ("inspect_params", "load_parameters"):
+        from . import checkpoint
+
+        return getattr(checkpoint, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

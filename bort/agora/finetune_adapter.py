@@ -18,9 +18,10 @@ import math
 import os
 import warnings
 
+from ..checkpoint import make_record, write_record
 from ..distributed import init_distributed
 from ..errors import ConfigError
-from ..finetune.build import build_classifier, build_tokenizer, device, seed_everything, write_head_info
+from ..finetune.build import build_classifier, build_tokenizer, device, seed_everything
 from ..finetune.evaluation import predict_split
 from ..finetune.features import encode_split, global_batches, training_units
 from ..finetune.trainer import train_step
@@ -129,7 +130,8 @@ class FinetuneCandidates:
     def save(self, model, directory):
         path = os.path.join(directory, MODEL_FILE)
         save_parameters(model, path)
-        write_head_info(path, self.task, model.bort.config)
+        write_record(path, make_record(model, task=self.task, pair_layout=self.tokenizer.pair_layout,
+                                       max_seq_length=self.config.max_len, tokenizer=self.tokenizer))
 
     def load(self, directory):
         return self.load_file(os.path.join(directory, MODEL_FILE))

@@ -110,14 +110,10 @@ class MLMPerturbation:
 
 
 def load_mlm(params_path, vocab, model_name="bort_4_8_768_1024", num_heads=None, ctx=None):
-    """A `BortModel` with its MLM decoder from a pretrained `.params` file; the file decides the shape, except
-    the number of heads, which a file cannot tell (`num_heads`, else `model_name`'s)."""
-    from ..model import get_bort_model
-    from ..params import inspect_params
+    """A `BortModel` with its MLM decoder from a pretrained `.params` file; the file decides the shape and its
+    record the number of heads (`num_heads`, else `model_name`'s, for a file without a record)."""
+    from ..checkpoint import get_bort_model
 
-    shape = inspect_params(params_path).config_overrides()
-    shape.pop("vocab_size", None)
-    if num_heads:
-        shape["num_heads"] = num_heads
-    model, _ = get_bort_model(model_name, vocab=vocab, params_path=params_path, use_decoder=True, ctx=ctx, **shape)
+    model, _ = get_bort_model(model_name, vocab=vocab, params_path=params_path, use_decoder=True, ctx=ctx,
+                              num_heads=num_heads)
     return model

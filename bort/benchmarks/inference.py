@@ -207,8 +207,8 @@ class _Models:
     def fresh_model(self, model):
         import mxnet as mx
 
+        from ..checkpoint import load_parameters
         from ..model import BortModel
-        from ..params import load_parameters
 
         net = BortModel(self.config(model), use_decoder=False)
         net.initialize(mx.init.Normal(0.02))
@@ -239,8 +239,8 @@ class _Models:
     def _torch_call(self, model):
         import torch
 
+        from ..checkpoint import open_source
         from ..export import hf
-        from ..export.source import open_source
 
         torch.set_num_threads(self.args.threads)
         directory = os.path.join(self.scratch, f"{model}_hf")

@@ -1,33 +1,34 @@
 """Describe a Bort .params file (architecture, dtype, decoder, head) and optionally check that it loads."""
-import argparse
 
 from bort.cli.common import run_main
+from bort.cli.flags import ArgumentParser
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("params", help="a .params file: bort.params, a pretraining or a fine-tuning checkpoint")
-    parser.add_argument("--model", default="bort_4_8_768_1024",
-                        help="architecture to try loading into (the head count is not stored in the file); "
-                             "its layers, widths and vocabulary are taken from the file")
-    parser.add_argument("--num_heads", type=int, default=None, help="override the architecture's head count")
+    parser.add_argument("--model", default=None,
+                        help="architecture whose head count is assumed when the file has no record (default: "
+                             "bort_4_8_768_1024's); its layers, widths and vocabulary are taken from the file")
+    parser.add_argument("--num_heads", type=int, default=None,
+                        help="head count to try loading with (default: the record's); contradicting the record "
+                             "is an error unless --force")
+    parser.add_argument("--force", action="store_true", help="let --num_heads contradict the checkpoint's record")
     args = parser.parse_args(argv)
 
-    from bort.model import get_bort_model
-    from bort.params import inspect_params, load_parameters
+    from bort.checkpoint import get_bort_model, open_checkpoint
 
-    info = inspect_params(args.params)
-    print(f"file:        {info.path}")
-    print(f"layout:      {'fine-tuned checkpoint (bort. + classifier.)' if info.prefix else 'Bort model'}")
-    print(f"dtype:       {info.dtype}")
-    print(f"layers:      {info.num_layers}   units: {info.units}   FFN: {info.hidden_size}   "
-          f"positions: {info.max_length}   vocabulary: {info.vocab_size}")
-    print(f"MLM decoder: {'yes' if info.has_decoder else 'no'}")
-    if info.num_classes is not None:
-        print(f"classifier:  {info.num_classes} outputs")
-    model, _ = get_bort_model(args.model, use_decoder=info.has_decoder, num_heads=args.num_heads,
-                              **info.config_overrides())
-    print(load_parameters(model, args.params).summary())
+    # Non-finite values are reported here, not refused: this is the command that finds them.
+    checkpoint = open_checkpoint(args.params, allow_nonfinite=True)
+    print("\n".join(checkpoint.describe()))
+    model, _ = get_bort_model(args.model, params_path=checkpoint, use_decoder=checkpoint.info.has_decoder,
+                              num_heads=args.num_heads, force=args.force)
+    print(f"loads into a {model.config.num_layers}-layer, {model.config.num_heads}-head BortModel "
+          f"({len(checkpoint.arrays)} tensors checked by name and shape)")
+    if checkpoint.nonfinite:
+        print(f"error: {len(checkpoint.nonfinite)} tensors hold NaN or infinite values (listed above); other "
+              "commands refuse this file unless --allow_nonfinite")
+        return 1
     return 0
 
 

@@ -7,11 +7,12 @@ nothing behind, and an existing `--out` is replaced only with `force`.
 import dataclasses
 import os
 
+from ..checkpoint import MLM, check_vocabulary, open_source
 from ..errors import ConfigError, ParamsError
 from ..io_utils import atomic_directory
 from . import hf
 from .parity import DEFAULT_LENGTHS, parity_batches, run_parity
-from .source import MLM, open_source
+from .tokenizer_files import check_hf_tokenizer, write_tokenizer
 
 FORMATS = ("hf", "onnx", "symbol")
 FLOAT32_BOUND = {"hf": 1e-5, "symbol": 1e-5, "onnx": 1e-4}
@@ -33,7 +34,7 @@ class ExportResult:
         return lines
 
 
-def load_tokenizer(vocab, merges):
+def load_tokenizer(vocab, merges, pair_layout="roberta"):
     """A BortTokenizer from HF files (`vocab.json` + `merges.txt`) or GluonNLP's (vocab JSON + BPE ranks)."""
     from ..tokenizer import BortTokenizer
 
@@ -43,8 +44,8 @@ def load_tokenizer(vocab, merges):
     if not vocab:
         return None
     if str(merges).endswith(".txt"):
-        return BortTokenizer.from_hf(vocab, merges)
-    return BortTokenizer.from_gluonnlp(vocab, merges)
+        return BortTokenizer.from_hf(vocab, merges, pair_layout=pair_layout)
+    return BortTokenizer.from_gluonnlp(vocab, merges, pair_layout=pair_layout)
 
 
 def _check_tokenizer(tokenizer, source):
@@ -53,9 +54,13 @@ def _check_tokenizer(tokenizer, source):
                           f"{source.config.vocab_size} rows; pass the vocabulary the model was trained with")
 
 
-def export(params, fmt, out, model_name="bort_4_8_768_1024", num_heads=None, vocab=None, merges=None,
-           dtype="float32", with_mlm=None, force=False, lengths=DEFAULT_LENGTHS):
+def export(params, fmt, out, model_name=None, num_heads=None, vocab=None, merges=None,
+           dtype="float32", with_mlm=None, force=False, lengths=DEFAULT_LENGTHS, allow_nonfinite=False):
     """Export `params` to `fmt` in directory `out`; returns an ExportResult with the parity reports.
+
+    The architecture (heads included), the label names and the pair layout the tokenizer files build come from
+    the checkpoint's record; `model_name` gives the heads of a file without one. `num_heads` or a vocabulary
+    that contradicts the record is an error unless `force` (which also replaces an existing `out`).
 
     Raises ParamsError if a float32 export does not reproduce the MXNet model within its bound (nothing is
     written then).
@@ -69,9 +74,12 @@ def export(params, fmt, out, model_name="bort_4_8_768_1024", num_heads=None, voc
                           "inputs cannot hold token ids above 2048 exactly and most kernels are float32")
     notes = []
     with atomic_directory(out, force=force) as tmp:
-        source = open_source(params, model_name, num_heads, with_mlm)
-        tokenizer = load_tokenizer(vocab, merges)
+        source = open_source(params, model_name, num_heads, with_mlm, force=force, allow_nonfinite=allow_nonfinite)
+        checkpoint = source.checkpoint
+        tokenizer = load_tokenizer(vocab, merges, checkpoint.pair_layout() if vocab else "roberta")
         _check_tokenizer(tokenizer, source)
+        if tokenizer is not None:
+            check_vocabulary(checkpoint.record, tokenizer, checkpoint.record_file, force=force)
         if fmt == "hf":
             reports = _export_hf(source, tmp, dtype, tokenizer, notes, lengths)
         elif fmt == "onnx":
@@ -79,7 +87,9 @@ def export(params, fmt, out, model_name="bort_4_8_768_1024", num_heads=None, voc
         else:
             reports = _export_symbol(source, tmp, lengths)
         if tokenizer is not None:
-            tokenizer.save_hf(tmp)
+            notes.extend(write_tokenizer(tokenizer, tmp))
+            if fmt != "symbol":  # the HF and ONNX exports need transformers anyway
+                notes.extend(check_hf_tokenizer(tokenizer, tmp))
         else:
             notes.append("no tokenizer files were written (pass --vocab and --merges to include them)")
         failed = [report for report in reports if not report.ok]

@@ -91,14 +91,17 @@ def name_table(num_layers, with_decoder):
 
 
 # ------------------------------------------------------------------------------------------------ Bort -> HF
-def hf_config(config, kind, num_classes=None, special_ids=None, dtype="float32"):
-    """A `transformers.BertConfig` describing the Bort `config` (a `BortConfig`)."""
+def hf_config(config, kind, num_classes=None, special_ids=None, dtype="float32", labels=None):
+    """A `transformers.BertConfig` describing the Bort `config` (a `BortConfig`); `labels`: a classifier's label
+    names in class-id order (id2label/label2id), from the checkpoint's record."""
     from transformers import BertConfig
 
     ids = dict(RELEASE_SPECIAL_IDS, **(special_ids or {}))
     extra = {}
     if kind == CLASSIFIER:
         extra = dict(num_labels=num_classes)
+        if labels:
+            extra.update(id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
     return BertConfig(
         architectures=[ARCHITECTURES[kind]], vocab_size=config.vocab_size, hidden_size=config.units,
         num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
@@ -143,7 +146,7 @@ def write_hf(source, directory, dtype="float32", special_ids=None):
     if dtype not in ("float32", "float16"):
         raise ConfigError(f"--dtype must be float32 or float16, got {dtype!r}")
     state = to_hf_state_dict(source, dtype)
-    config = hf_config(source.config, source.kind, source.info.num_classes, special_ids, dtype)
+    config = hf_config(source.config, source.kind, source.info.num_classes, special_ids, dtype, source.labels)
     config.save_pretrained(directory)
     # HF reads only `format`; the rest records where the weights came from.
     save_file(state, os.path.join(directory, SAFETENSORS_FILE),

@@ -1,15 +1,15 @@
 """Building what a fine-tuning run needs from its settings: device, tokenizer, and the classifier."""
-import json
 import os
 import random
 
 import mxnet as mx
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError, VocabError
+from ..checkpoint import check_record_task, check_vocabulary, open_checkpoint, read_record, record_path
+from ..config import get_config
+from ..errors import ConfigError, VocabError
 from ..gpu.preflight import require_usable_gpu
-from ..model import BortClassifier, get_bort_model
-from ..params import inspect_params, load_parameters
+from ..model import BortClassifier, BortModel
 
 BORT_PARAMS_URL = "https://alexa-saif-bort.s3.amazonaws.com/bort.params"
 ROBERTA_VOCAB_HINT = ("RoBERTa's vocab.json + merges.txt (e.g. from the Hugging Face repository amazon/bort or "
@@ -35,7 +35,24 @@ def device(config, dist):
 
 
 def build_tokenizer(config, model_dir="model"):
-    """The tokenizer named by the flags, else a vocabulary found in `model_dir`, else GluonNLP's cache."""
+    """The tokenizer named by the flags, else a vocabulary found in `model_dir`, else GluonNLP's cache.
+
+    With a fine-tuned `--model_parameters`, its record must agree: pairs built the way the model was trained,
+    and the same vocabulary."""
+    tokenizer = _flagged_tokenizer(config, model_dir)
+    if config.model_parameters:
+        record = read_record(config.model_parameters)
+        where = record_path(config.model_parameters)
+        recorded_layout = (record or {}).get("pair_layout")
+        if recorded_layout is not None and recorded_layout != config.pair_layout:
+            raise ConfigError(f"--pair_layout {config.pair_layout} contradicts {where}, which records pair_layout "
+                              f"{recorded_layout} (the layout the model was trained with); pass --pair_layout "
+                              f"{recorded_layout}")
+        check_vocabulary(record, tokenizer, where)
+    return tokenizer
+
+
+def _flagged_tokenizer(config, model_dir):
     from ..tokenizer import BortTokenizer
 
     layout = config.pair_layout
@@ -64,37 +81,6 @@ def head_initializer(config):
     return mx.init.Xavier()
 
 
-def head_info_path(params_path):
-    return os.path.splitext(os.fspath(params_path))[0] + ".json"
-
-
-def write_head_info(params_path, task, model_config):
-    """Sidecar `<params>.json` naming the task a fine-tuned model was trained for, so another task's
-    `--only_inference` run with it fails clearly even when the head sizes happen to agree."""
-    from ..io_utils import atomic_open
-
-    info = dict(task=task.name, head=task.head, num_labels=task.num_labels, labels=list(task.labels or ()),
-                model_config=model_config.to_dict())
-    with atomic_open(head_info_path(params_path), "w", encoding="utf-8") as handle:
-        json.dump(info, handle, indent=1, sort_keys=True)
-
-
-def check_head_info(params_path, task):
-    """Raise CheckpointError when `params_path` was fine-tuned for a task other than `task.train_task`."""
-    path = head_info_path(params_path)
-    if not os.path.isfile(path):
-        return None  # e.g. a checkpoint of the original release: only the head's shape can be checked
-    try:
-        with open(path, encoding="utf-8") as handle:
-            info = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: unreadable ({err})") from None
-    if info.get("task") != task.train_task:
-        raise CheckpointError(f"{params_path} was fine-tuned for {info.get('task')} (see {path}); task "
-                              f"{task.name} needs a model fine-tuned for {task.train_task}")
-    return info
-
-
 def _head_dropout_of(info, wanted):
     """Dropout layers shift the head's parameter names (classifier.1/3 with, classifier.0/1 without), so a
     fine-tuned file decides whether the head has them; only the rate comes from the flag."""
@@ -108,30 +94,34 @@ def _head_dropout_of(info, wanted):
 def build_classifier(config, task, vocab_size, ctx):
     """`BortClassifier` with `task.num_labels` outputs per sequence, loaded as the settings say.
 
-    Architecture: `config.model` with the flags' overrides; a parameter file's shapes (layers, widths,
-    vocabulary, positions) win over the predefined table so a model's file needs no extra flags.
+    Architecture: with a parameter file, its shapes (layers, widths, vocabulary, positions) and its record
+    (heads, epsilons) decide, so a model's file needs no extra flags, and a flag that contradicts them is an
+    error; without one, `config.model` with the flags' overrides. The file is read once.
     """
     params_path = config.model_parameters or config.pretrained_parameters
     overrides = config.model_overrides()
     head_dropout = config.dropout
+    checkpoint = None
     if params_path:
-        info = inspect_params(params_path)
+        checkpoint = open_checkpoint(params_path)
+        info = checkpoint.info
         if info.vocab_size is not None and info.vocab_size != vocab_size:
             raise ConfigError(f"the tokenizer has {vocab_size} tokens but {params_path} has a {info.vocab_size}-row "
                               "word embedding: use the vocabulary the model was trained with")
-        file_shape = info.config_overrides()
-        file_shape.pop("vocab_size", None)
-        overrides = dict(overrides, **file_shape)
         if config.model_parameters:
+            check_record_task(checkpoint, task)
             head_dropout = _head_dropout_of(info, config.dropout)
-    bort, _ = get_bort_model(config.model, vocab_size=vocab_size, use_decoder=False, ctx=ctx, **overrides)
+        model_config = checkpoint.config(config.model, **overrides)
+    else:
+        model_config = get_config(config.model, vocab_size=vocab_size, **overrides)
+    bort = BortModel(model_config, use_decoder=False)
+    bort.initialize(mx.init.Normal(0.02), ctx=ctx)
     classifier = BortClassifier(bort, num_classes=task.num_labels, dropout=head_dropout)
     classifier.classifier.initialize(head_initializer(config), ctx=ctx)
     if config.model_parameters:
-        check_head_info(config.model_parameters, task)
-        load_parameters(classifier, config.model_parameters, ctx=ctx, allow_missing_head=False)
+        checkpoint.load_into(classifier, ctx=ctx, allow_missing_head=False)
     elif config.pretrained_parameters:
-        load_parameters(classifier.bort, config.pretrained_parameters, ctx=ctx)
+        checkpoint.load_into(classifier.bort, ctx=ctx)
     if config.max_len > bort.config.max_length:
         raise ConfigError(f"--max_len {config.max_len} exceeds the model's {bort.config.max_length} positions")
     # Features are built from this tokenizer and checked once here, so the per-batch id check (a device sync)

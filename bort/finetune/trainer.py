@@ -26,16 +26,17 @@ import sys
 import mxnet as mx
 from mxnet import autograd
 
+from ..checkpoint import load_parameters, make_record, write_record
 from ..distributed import init_distributed
 from ..errors import CheckpointError, ConfigError, TrainingError
 from ..locking import output_lock
-from ..params import load_parameters, save_parameters
+from ..params import save_parameters
 from ..tasks import get_task
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
 from ..training.optim import clip_gradients, make_trainer, trainable_parameters, zero_gradients
 from ..training.schedule import WarmupLinearSchedule
-from .build import build_classifier, build_tokenizer, device, seed_everything, write_head_info
+from .build import build_classifier, build_tokenizer, device, seed_everything
 from .evaluation import evaluate_split, mean_main_metric
 from .features import encode_split, global_batches, local_share, training_units
 from .heads import batch_arrays, summed_loss
@@ -184,7 +185,8 @@ def end_of_epoch(model, devs, tokenizer, config, ctx, dist, state, task, logger)
     if dist.is_main:
         path = best_model_path(config.output_dir, task)
         save_parameters(model, path)
-        write_head_info(path, task, model.bort.config)
+        write_record(path, make_record(model, task=task, pair_layout=tokenizer.pair_layout,
+                                       max_seq_length=config.max_len, tokenizer=tokenizer))
     return _copy_weights(model)
 
 

@@ -25,33 +25,34 @@ class LoadedModel:
     head: Optional[object]  # classifier head (classify) or MLM decoder (fill-mask); None for embed
     num_classes: Optional[int]
     path: str
+    checkpoint: object = None  # bort.checkpoint.Checkpoint: the record (labels, pair layout, vocabulary)
 
 
-def load_model(params_path, task, model_name="bort_4_8_768_1024", num_heads=None):
-    """Build the model `task` needs from a `.params` file: a fine-tuned checkpoint for classify, a file with the
-    MLM decoder for fill-mask, any Bort file for embed. The number of heads comes from `model_name` unless
-    `num_heads` is given (a parameter file cannot tell it)."""
-    from ..export.source import CLASSIFIER, ENCODER, MLM, open_source
+def load_model(params_path, task, model_name=None, num_heads=None, force=False, allow_nonfinite=False):
+    """Build the model `task` needs from a `.params` file (read once): a fine-tuned checkpoint for classify, a
+    file with the MLM decoder for fill-mask, any Bort file for embed. The architecture comes from the file's
+    shapes and record; `model_name` (its number of heads) is the fallback for a file without a record, and a
+    `num_heads` that contradicts the record is an error unless `force`."""
+    from ..checkpoint import CLASSIFIER, ENCODER, MLM, open_checkpoint
 
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-    source = open_source(params_path, model_name, num_heads, with_mlm=False)
-    info = source.info
+    checkpoint = open_checkpoint(params_path, allow_nonfinite=allow_nonfinite)
+    info = checkpoint.info
     if task == "classify" and info.num_classes is None:
         raise ParamsError(f"{params_path} has no classification head (classifier.* parameters); classify needs "
                           "a fine-tuned checkpoint from scripts/finetune_bort.py")
-    if task == "fill-mask":
-        if not info.has_decoder:
-            raise ParamsError(f"{params_path} has no MLM decoder (decoder.* parameters); fill-mask needs a "
-                              "pretrained model saved with its decoder")
+    if task == "fill-mask" and not info.has_decoder:
+        raise ParamsError(f"{params_path} has no MLM decoder (decoder.* parameters); fill-mask needs a "
+                          "pretrained model saved with its decoder")
+    config = checkpoint.config(model_name, num_heads=num_heads, force=force)
     # The file decides what it holds; the task decides which part of it to build (embed ignores any head).
-    source = dataclasses.replace(source, kind={"classify": CLASSIFIER, "fill-mask": MLM, "embed": ENCODER}[task])
-    model = source.build_model()
+    model = checkpoint.build({"classify": CLASSIFIER, "fill-mask": MLM, "embed": ENCODER}[task], config)
     if task == "classify":
-        return LoadedModel(source.config, model.bort, model.classifier, info.num_classes, str(params_path))
+        return LoadedModel(config, model.bort, model.classifier, info.num_classes, str(params_path), checkpoint)
     if task == "fill-mask":
-        return LoadedModel(source.config, model, model.decoder, None, str(params_path))
-    return LoadedModel(source.config, model, None, None, str(params_path))
+        return LoadedModel(config, model, model.decoder, None, str(params_path), checkpoint)
+    return LoadedModel(config, model, None, None, str(params_path), checkpoint)
 
 
 def tokenize_examples(tokenizer, examples, max_length):

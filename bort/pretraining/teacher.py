@@ -11,7 +11,7 @@ import mxnet as mx
 
 from ..config import PREDEFINED
 from ..errors import ConfigError, ParamsError
-from ..params import inspect_params, read_params_file
+from ..params import read_params_shapes
 
 ROBERTA_MODELS = ("roberta_24_1024_16", "roberta_12_768_12")
 ROBERTA_DATASET = "openwebtext_ccnews_stories_books_cased"
@@ -59,8 +59,8 @@ class Teacher:
 def _roberta_teacher(model_name, params_path, vocab_size, ctx, overrides):
     import gluonnlp
 
-    arrays = read_params_file(params_path)
-    embedding = arrays.get("word_embed.0.weight")
+    # The headers say the vocabulary's size; GluonNLP's loader below is the one full read of the file.
+    embedding = read_params_shapes(params_path).get("word_embed.0.weight")
     if embedding is None:
         raise ParamsError(f"{params_path} is not a GluonNLP RoBERTa parameter file (no word_embed.0.weight)")
     if embedding.shape[0] != vocab_size:
@@ -94,18 +94,22 @@ def load_teacher(model_name, params_path=None, vocab_size=None, ctx=None, num_he
     elif model_name in PREDEFINED or model_name == "bort":
         if params_path is None:
             raise ConfigError(f"a {model_name} teacher needs its parameter file")
-        from ..model import get_bort_model
+        from ..checkpoint import get_bort_model, open_checkpoint
 
-        info = inspect_params(params_path)
+        checkpoint = open_checkpoint(params_path)  # read once: described here, loaded below
+        info = checkpoint.info
         shape = {k: v for k, v in info.config_overrides().items() if k != "vocab_size"}
-        heads = num_heads or (PREDEFINED[model_name]["num_heads"] if model_name in PREDEFINED else None)
-        if heads is None:
-            raise ConfigError("a 'bort' teacher needs num_heads (--teacher_num_heads)")
+        heads = num_heads
+        if heads is None and "num_heads" not in (checkpoint.recorded("architecture") or {}):
+            heads = PREDEFINED[model_name]["num_heads"] if model_name in PREDEFINED else None
+            if heads is None:
+                raise ConfigError(f"a 'bort' teacher needs num_heads (--teacher_num_heads): {params_path} has no "
+                                  "record of it")
         if info.vocab_size is not None and info.vocab_size != vocab_size:
             raise ConfigError(f"the teacher {params_path} has a vocabulary of {info.vocab_size} tokens but the "
                               f"student's has {vocab_size}; both must use the same vocabulary")
         base = model_name if model_name in PREDEFINED else None
-        block, _ = get_bort_model(base, vocab_size=vocab_size, params_path=params_path, use_decoder=True, ctx=ctx,
+        block, _ = get_bort_model(base, vocab_size=vocab_size, params_path=checkpoint, use_decoder=True, ctx=ctx,
                                   num_heads=heads, dropout=0.0, embed_dropout=0.0, **shape)
     else:
         raise ConfigError(f"unknown teacher model {model_name!r}; choose one of {', '.join(ROBERTA_MODELS)}, "

@@ -108,7 +108,8 @@ def resolve_vocabulary(cfg):
     """(vocab_size, special ids or None) from the flags, the tokenizer, the shards' metadata or the parameter
     files. The model's size comes from --vocab_size or the parameter files, which must agree; the tokenizer and
     the shards' metadata must agree with each other and fit in it (a model may have spare rows)."""
-    from ..params import inspect_params
+    from ..checkpoint import inspect_params
+    from ..params import read_params_shapes
 
     model_sources, text_sources, specials = [], [], None
     if cfg.vocab_size:
@@ -118,7 +119,7 @@ def resolve_vocabulary(cfg):
         if size:
             model_sources.append((cfg.student_params, size))
     if cfg.teacher_params and cfg.teacher_ce_weight:
-        embedding = mx.nd.load(cfg.teacher_params).get("word_embed.0.weight")
+        embedding = read_params_shapes(cfg.teacher_params).get("word_embed.0.weight")  # headers only
         if embedding is not None:
             model_sources.append((f"the teacher {cfg.teacher_params}", int(embedding.shape[0])))
     if cfg.vocab:
@@ -269,7 +270,7 @@ def check_finite(step, parts, grad_norm, scaler):
 def _pretrain(cfg, dist):
     from bort.progress import tqdm
 
-    from ..model import get_bort_model
+    from ..checkpoint import get_bort_model
     from .teacher import load_teacher
 
     ctx = _context(cfg, dist)

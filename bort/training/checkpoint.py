@@ -2,7 +2,7 @@
 renamed into place only when complete, holding the model parameters, the optimizer state and a JSON file of
 everything else needed to resume (step, data position, loss scale, seeds).
 
-Layout: <dir>/checkpoint-<step:08d>/{model.params, trainer.states, state.json}
+Layout: <dir>/checkpoint-<step:08d>/{model.params, model.json, trainer.states, state.json}
 """
 import glob
 import json
@@ -10,19 +10,24 @@ import os
 import re
 import shutil
 
+from ..checkpoint import load_parameters, make_record, write_record
 from ..errors import CheckpointError
 from ..io_utils import atomic_directory
-from ..params import load_parameters, save_parameters
+from ..params import save_parameters
 
 _NAME = re.compile(r"^checkpoint-(\d{8})$")
 MODEL_FILE, TRAINER_FILE, STATE_FILE = "model.params", "trainer.states", "state.json"
 
 
-def save_checkpoint(directory, step, model, trainer=None, state=None, keep=3):
-    """Write checkpoint `step` atomically and delete all but the newest `keep` complete checkpoints."""
+def save_checkpoint(directory, step, model, trainer=None, state=None, keep=3, record=None):
+    """Write checkpoint `step` atomically and delete all but the newest `keep` complete checkpoints.
+
+    The model's record (`model.json`, see `bort.checkpoint`) goes with it: `record`, else the architecture,
+    dtype and kind `make_record` reads off the model, so the weights can be rebuilt from the directory alone."""
     target = os.path.join(directory, f"checkpoint-{step:08d}")
     with atomic_directory(target, force=True) as tmp:
         save_parameters(model, os.path.join(tmp, MODEL_FILE))
+        write_record(os.path.join(tmp, MODEL_FILE), record or make_record(model))
         if trainer is not None:
             trainer.save_states(os.path.join(tmp, TRAINER_FILE))
         with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as handle:
