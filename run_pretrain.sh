@@ -61,7 +61,9 @@ else
   # The release ran float16 on GPUs; without a GPU that would only end in an MXNet error, so follow the machine.
   DEVICE="${GPU:-auto}"
   if [[ "$DEVICE" == auto ]]; then
-    DEVICE=$($PY -c "import mxnet as mx; print('gpu' if mx.context.num_gpus() > 0 else 'cpu')")
+    # (a CUDA build of MXNet imports only after its pip-installed CUDA libraries are loaded: bort.gpu.cuda_libs)
+    DEVICE=$($PY -c "from bort.gpu.cuda_libs import prepare_cuda_libraries as load; load(); import mxnet as mx
+print('gpu' if mx.context.num_gpus() > 0 else 'cpu')")
   fi
   if [[ "$DEVICE" == gpu ]]; then DEVICE_ARGS=(--dtype float16 --device gpu); else
     echo "[run_pretrain] no GPU (GPU=${GPU:-auto}): training in float32 on the CPU, which is very slow at full size" >&2

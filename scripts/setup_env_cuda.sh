@@ -3,8 +3,8 @@
 
 # BORT_CUDA=cu117: mxnet-cu117 replaces mxnet in BASE_PINS, and the nvidia-*-cu11 runtime libraries join it.
 # torch (for exports) then comes from PyTorch's CPU index (BORT_TORCH_INDEX; empty: the configured indexes only):
-# PyPI's Linux torch is the CUDA 12 build, whose nvidia-nccl-cu12 and nvidia-nvtx-cu12 wheels would overwrite
-# the CUDA 11 libnccl.so.2 and libnvToolsExt.so.1 that MXNet needs (same folders, same file names).
+# PyPI's Linux torch is the CUDA 12 build, whose nvidia-nccl-cu12 wheel would overwrite the CUDA 11 libnccl.so.2
+# that MXNet needs (same folder, same file name).
 INDEX_ARGS=()
 apply_cuda_pins() {
   case "${BORT_CUDA:-}" in
