@@ -39,6 +39,15 @@ class SingleProcess:
         """This worker's share of a list (every worker gets items[rank::size])."""
         return items[self.rank::self.size]
 
+    def gather_shares(self, count, width, mine):
+        """Per-item results computed in shares, on every worker: `mine` maps item index -> `width` floats
+        (this worker's items only, each item computed by exactly one worker); returns `count` lists of floats."""
+        slots = [0.0] * (count * width)
+        for index, values in mine.items():
+            slots[index * width:(index + 1) * width] = [float(v) for v in values]
+        summed = self.allreduce_sum(slots)
+        return [list(summed[index * width:(index + 1) * width]) for index in range(count)]
+
 
 class HorovodProcess(SingleProcess):
     def __init__(self):

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import CheckpointError, ConfigError
 from ..io_utils import atomic_directory, atomic_open
-from ..training.logs import JsonlLogger
+from ..training.logs import JsonlLogger, truncate_log
 from .grid import check_search_space, hparams_key
 from .pruning import prune
 
@@ -129,18 +129,7 @@ class _Run:
         return state
 
     def _truncate_log(self, lines):
-        # Records written after the last saved state belong to work that will be redone.
-        if not os.path.exists(self.log_path):
-            if lines:
-                raise CheckpointError(f"{self.log_path} is missing but {self.state_path} counts {lines} records")
-            return
-        with open(self.log_path, encoding="utf-8") as handle:
-            kept = handle.readlines()
-        if len(kept) < lines:
-            raise CheckpointError(f"{self.log_path} has {len(kept)} records, {self.state_path} expects {lines}")
-        if len(kept) > lines:
-            with atomic_open(self.log_path, "w", encoding="utf-8") as handle:
-                handle.writelines(kept[:lines])
+        truncate_log(self.log_path, lines, self.state_path)
 
     def _save_state(self, state):
         with atomic_open(self.state_path, "w", encoding="utf-8") as handle:

@@ -73,7 +73,8 @@ def _roberta_teacher(model_name, params_path, vocab_size, ctx, overrides):
     try:
         block.load_parameters(params_path, ctx=ctx)
     except (AssertionError, mx.base.MXNetError) as err:
-        raise ParamsError(f"{params_path} does not fit GluonNLP's {model_name}: {str(err).splitlines()[0][:300]}") from None
+        reason = str(err).splitlines()[0][:300]
+        raise ParamsError(f"{params_path} does not fit GluonNLP's {model_name}: {reason}") from None
     return block
 
 
@@ -83,7 +84,8 @@ def load_teacher(model_name, params_path=None, vocab_size=None, ctx=None, num_he
     model_name: 'roberta_24_1024_16' / 'roberta_12_768_12' (GluonNLP; params_path None looks in GluonNLP's
     model cache), or a Bort architecture name ('bort_4_8_768_1024', ...) / 'bort' for a Bort-shaped file,
     whose layers, widths and length are read from the file (num_heads from the name, or `num_heads`).
-    overrides: GluonNLP hyper-parameters for a RoBERTa teacher (for small test teachers).
+    overrides: GluonNLP hyper-parameters for a RoBERTa teacher (for small test teachers); for a Bort-shaped
+    teacher, BortConfig settings the file cannot tell (layer_norm_eps, mlm_layer_norm_eps, activation).
     """
     ctx = ctx or mx.cpu()
     if vocab_size is None:
@@ -109,8 +111,12 @@ def load_teacher(model_name, params_path=None, vocab_size=None, ctx=None, num_he
             raise ConfigError(f"the teacher {params_path} has a vocabulary of {info.vocab_size} tokens but the "
                               f"student's has {vocab_size}; both must use the same vocabulary")
         base = model_name if model_name in PREDEFINED else None
+        # Settings the file cannot tell (LayerNorm epsilons, activation) may come as overrides, e.g. for an
+        # imported BERT teacher; the shapes always come from the file.
+        extra = {k: v for k, v in (overrides or {}).items()
+                 if k not in shape and k not in ("num_heads", "vocab_size", "dropout", "embed_dropout")}
         block, _ = get_bort_model(base, vocab_size=vocab_size, params_path=checkpoint, use_decoder=True, ctx=ctx,
-                                  num_heads=heads, dropout=0.0, embed_dropout=0.0, **shape)
+                                  num_heads=heads, dropout=0.0, embed_dropout=0.0, **shape, **extra)
     else:
         raise ConfigError(f"unknown teacher model {model_name!r}; choose one of {', '.join(ROBERTA_MODELS)}, "
                           f"{', '.join(sorted(PREDEFINED))} or 'bort'")

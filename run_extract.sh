@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Optimal subarchitecture extraction (docs/extraction.md). Creates .venv/ first when it is missing.
+#
+#   ./run_extract.sh DEMO          CPU, a few minutes: builds MLM shards from the bundled demo sentences
+#                                  (data/demo/glue/SST-2: train -> training shards, dev -> held-out shards), makes a
+#                                  tiny teacher by a short MLM pretraining (D3-A4-H64-I256, 400 steps), then
+#                                  extracts from a 12-candidate space; the report is in runs/extract/DEMO/extraction.
+#   ./run_extract.sh EXPERIMENT    CPU, about 10 minutes: the same data and teacher; on a 24-candidate space, the
+#                                  extraction vs the exhaustive search vs random search with the same cost
+#                                  (runs/extract/EXPERIMENT/experiment.md).
+#   ./run_extract.sh PAPER TEACHER_PARAMS TRAIN_GLOB EVAL_GLOB [extract_subarchitecture.py flags]
+#                                  the paper's space (300 candidates) with a RoBERTa-large teacher in the Bort
+#                                  format (TEACHER_CONFIG=roberta_24_1024_16 by default), on GPU (DEVICE=gpu;
+#                                  DEVICE=cpu runs too, slowly). NUM_PROCS>1: horovodrun on this machine.
+#   ./run_extract.sh PAPER_TABLE   no training: p*/i* of the paper's space, where the released Bort sits, this
+#                                  CPU's inference times for a few candidates (runs/extract/PAPER_TABLE).
+# Rerunning the same command resumes an interrupted run (--resume); OUT changes the output directory.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+MODE="${1:?usage: ./run_extract.sh DEMO | EXPERIMENT | PAPER TEACHER_PARAMS TRAIN_GLOB EVAL_GLOB [flags] | PAPER_TABLE}"
+shift
+scripts/setup_env.sh
+PY=.venv/bin/python
+export PATH="$PWD/.venv/bin:$PATH"
+
+demo_data() {  # $1: directory for the shards and the teacher (made once, reused)
+  local dir="$1"
+  mkdir -p "$dir"
+  if [[ ! -f "$dir/train/metadata.json" ]]; then
+    for split in train dev; do
+      # One sentence per line, a blank line after every 8 sentences (documents for sentence pairs).
+      tail -n +2 "data/demo/glue/SST-2/$split.tsv" | cut -f1 | awk '{print} NR % 8 == 0 {print ""}' > "$dir/$split.txt"
+    done
+    "$PY" scripts/create_pretraining_data.py --input_file "$dir/train.txt" --output_dir "$dir/train" \
+      --vocab data/demo/vocab --max_seq_length 64 --max_predictions_per_seq 10 --dupe_factor 5 --progress false
+    "$PY" scripts/create_pretraining_data.py --input_file "$dir/dev.txt" --output_dir "$dir/heldout" \
+      --vocab data/demo/vocab --max_seq_length 64 --max_predictions_per_seq 10 --dupe_factor 1 --progress false
+  fi
+  if [[ ! -f "$dir/teacher.params" ]]; then
+    echo "[$MODE] teacher: MLM pretraining of a D3-A4-H64-I256 model from random weights (400 steps)"
+    "$PY" scripts/run_pretraining_distillation.py --data "$dir/train/*.npz" --vocab data/demo/vocab \
+      --model bort_4_8_768_1024 --num_layers 3 --num_heads 4 --units 64 --hidden_size 256 --max_length 64 \
+      --teacher_ce_weight 0 --mlm_weight 1 --lr 2e-3 --warmup_ratio 0.05 --num_steps 400 --batch_size 32 \
+      --ckpt_interval 400 --log_interval 100 --keep_checkpoints 1 --seed 0 --progress false \
+      --ckpt_dir "$dir/teacher_run"
+    cp "$dir/teacher_run/checkpoint-00000400/model.params" "$dir/teacher.params"
+  fi
+}
+
+DEMO_TEACHER=(--teacher_config '{"num_heads": 4}' --seq_len 64 --steps 60 --lr 2e-3 --warmup_ratio 0.05
+              --batch_size 16 --batch_size_eval 32)
+case "$MODE" in
+  DEMO|EXPERIMENT)
+    # Tiny models are bound by per-operator overhead: extra OpenMP threads only add contention.
+    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+    DATA=runs/extract/data
+    demo_data "$DATA"
+    OUT="${OUT:-runs/extract/$MODE}"
+    mkdir -p "$OUT"
+    if [[ "$MODE" == DEMO ]]; then
+      echo '{"num_layers": [1, 2, 3], "num_heads": [4], "units": [32, 64], "hidden_size": [64, 128]}' > "$OUT/space.json"
+      RUN=(--output_dir "$OUT/extraction" --epsilon 0.1 --interval_size 4)
+    else
+      echo '{"num_layers": [1, 2, 3], "num_heads": [2, 4], "units": [32, 64], "hidden_size": [64, 128]}' > "$OUT/space.json"
+      RUN=(--output_dir "$OUT" --experiment --experiment_forms ratio,product --epsilon 0.1 --interval_size 2
+           --steps 40)
+    fi
+    RESUME=()
+    [[ -f "$OUT/extraction/state.json" ]] && RESUME=(--resume)
+    exec "$PY" scripts/extract_subarchitecture.py --teacher_params "$DATA/teacher.params" "${DEMO_TEACHER[@]}" \
+      --space "$OUT/space.json" --train_files "$DATA/train/*.npz" --eval_files "$DATA/heldout/*.npz" \
+      "${RUN[@]}" "${RESUME[@]}" "$@"
+    ;;
+  PAPER)
+    TEACHER="${1:?usage: ./run_extract.sh PAPER TEACHER_PARAMS TRAIN_GLOB EVAL_GLOB [flags]}"
+    TRAIN="${2:?missing TRAIN_GLOB}"
+    EVAL="${3:?missing EVAL_GLOB}"
+    shift 3
+    OUT="${OUT:-runs/extract/PAPER}"
+    ARGS=(--teacher_params "$TEACHER" --teacher_config "${TEACHER_CONFIG:-roberta_24_1024_16}" --space paper
+          --train_files "$TRAIN" --eval_files "$EVAL" --output_dir "$OUT" --device "${DEVICE:-gpu}"
+          --steps "${STEPS:-2000}" --seq_len 128 --batch_size 32 --lr 1e-4 --epsilon 0.1 --interval_size 8)
+    [[ -f "$OUT/state.json" ]] && ARGS+=(--resume)
+    NUM_PROCS="${NUM_PROCS:-1}"
+    if [[ "$NUM_PROCS" -gt 1 ]]; then
+      exec horovodrun -np "$NUM_PROCS" -H "localhost:$NUM_PROCS" --gloo \
+        "$PY" scripts/extract_subarchitecture.py --horovod "${ARGS[@]}" "$@"
+    fi
+    exec "$PY" scripts/extract_subarchitecture.py "${ARGS[@]}" "$@"
+    ;;
+  PAPER_TABLE)
+    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+    OUT="${OUT:-runs/extract/PAPER_TABLE}"
+    exec "$PY" scripts/extract_subarchitecture.py --surrogates_only --teacher_config roberta_24_1024_16 --space paper \
+      --seq_len 128 --mark bort=D4-A8-H1024-I768 --output_dir "$OUT" --force \
+      --time_candidates "D4-A8-H1024-I768,D2-A4-H512-I256,D2-A8-H1024-I768,D4-A8-H768-I1024,D4-A8-H512-I3072,D6-A8-H768-I3072,D12-A12-H768-I3072,D12-A16-H1024-I3072,D8-A16-H1024-I256,D4-A4-H1024-I256" \
+      --timing_repeats 5 "$@"
+    ;;
+  *)
+    echo "unknown mode $MODE; use DEMO, EXPERIMENT, PAPER or PAPER_TABLE" >&2
+    exit 2
+    ;;
+esac
