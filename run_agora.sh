@@ -39,11 +39,11 @@ if [[ "$TASK" == "DEMO" ]]; then
   OUT="${OUT:-runs/agora/DEMO}"
   DEMO_FLAGS=(--task_name SST --data_dir data/demo/glue --vocab data/demo/vocab/vocab.json
               --merges data/demo/vocab/merges.txt --num_layers 1 --num_heads 4 --units 64 --hidden_size 128
-              --model_max_length 32 --max_len 32 --init xavier --dev_batch_size 100 --predict false)
+              --model_max_length 32 --max_len 32 --init xavier --dev_batch_size 100)
   if [[ ! -f "$OUT/labeller/model_bort_SST.params" ]]; then
     echo "[DEMO] training the labelling model S on all 800 demo training sentences"
     "$PY" scripts/finetune_bort.py "${DEMO_FLAGS[@]}" --output_dir "$OUT/labeller" --epochs 5 --ramp_up_epochs 5 \
-      --batch_size 32 --lr 1e-3 --warmup_ratio 0.1 --weight_decay 0 --seed 0 --progress true
+      --batch_size 32 --lr 1e-3 --warmup_ratio 0.1 --weight_decay 0 --seed 0 --predict false --progress true
   fi
   echo "[DEMO] Agora with 48 training examples, S labelling the generated points"
   exec "$PY" scripts/agora.py "${DEMO_FLAGS[@]}" --output_dir "$OUT/agora" --train_limit 48 --dev_limit 100 \

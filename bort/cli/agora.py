@@ -1,11 +1,11 @@
 """Agora: fine-tune Bort by growing the training set around the dev mistakes of the best candidate, labelled by
-an already trained model S, while pruning the hyperparameter search space (README.md, section "Agora").
+an already trained model S, while pruning the hyperparameter search space (docs/agora.md).
 
-Every flag of finetune_bort.py is accepted and sets up the candidates (model shape, pretrained weights,
-tokenizer, optimizer, max_len, ...); --lr, --weight_decay, --warmup_ratio, --batch_size and --seed are taken
-from each hyperparameter set instead, and --budget replaces the schedule flags (--epochs, --ramp_up_epochs,
---training_steps, --early_stop; checkpoint flags and --resume do not apply either). Rerunning the same command
-resumes an interrupted run from <output_dir>/state.json.
+The flags of bort-finetune that describe the candidates are accepted (model shape, pretrained weights,
+tokenizer, optimizer, max_len, ...), with the release preset's defaults; --lr, --weight_decay, --warmup_ratio,
+--batch_size and --seed are taken from each hyperparameter set instead, and --budget replaces the flags of a
+single training run (--epochs, --ramp_up_epochs, --training_steps, --early_stop, checkpoints, --resume). Rerunning
+the same command resumes an interrupted run from <output_dir>/state.json.
 
 Examples:
   agora.py --task_name RTE --data_dir ~/glue_data --pretrained_parameters model/bort.params \\
@@ -16,10 +16,8 @@ Examples:
 import json
 import sys
 
-
-from bort.cli.finetune import build_parser as build_finetune_parser
-
 from bort.cli.common import run_main, str2bool
+from bort.cli.finetune import build_parser as build_finetune_parser
 from bort.errors import ConfigError
 
 GRID_FLAGS = (("seeds", "seed", int), ("lrs", "lr", float), ("wds", "wd", float), ("warmups", "warmup", float),
@@ -41,7 +39,7 @@ def build_parser():
     from bort.agora.text_points import GENERATORS
     from bort.agora.token_edits import EDIT_OPERATIONS
 
-    p = build_finetune_parser(preset_flags=False)
+    p = build_finetune_parser(preset_flags=False, run_flags=False)
     p.description = __doc__
     p.set_defaults(output_dir="./runs/agora", predict=False)
     g = p.add_argument_group("Agora: search space (default: the release's grid, 480 sets)")
@@ -144,7 +142,6 @@ def main(argv=None):
 
 def _run(args, config):
     """Agora (and the optional baseline and held-out scores) under the output directory's lock."""
-
     from bort.agora.baseline import grid_search
     from bort.agora.casting import TaskCasting
     from bort.agora.finetune_adapter import FinetuneCandidates, load_labeller, read_train_and_dev

@@ -36,9 +36,10 @@ def gpu_choice(value):
     return index
 
 
-def build_parser(preset=None, preset_flags=True):
-    """The fine-tuning flags, with the defaults of `preset` (default: the release preset); `preset_flags=False`
-    leaves out --preset and --print_config (for commands that reuse these flags, such as Agora)."""
+def build_parser(preset=None, preset_flags=True, run_flags=True):
+    """The fine-tuning flags, with the defaults of `preset` (default: the release preset). Commands that reuse
+    them to describe candidates (Agora) leave out --preset/--print_config (`preset_flags=False`) and the flags of
+    one training run: schedule length, early stop, checkpoints, resume, Horovod, prediction (`run_flags=False`)."""
     from bort.finetune.config import DTYPES, HEAD_INITS, FinetuneConfig
     from bort.tasks import TASKS
     from bort.tokenizer.layout import PAIR_LAYOUTS
@@ -48,7 +49,8 @@ def build_parser(preset=None, preset_flags=True):
     from bort.presets import DEFAULT_PRESET, PRESETS, finetune_preset
 
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_argument_group("preset") if preset_flags else argparse.ArgumentParser(add_help=False)
+    unused = argparse.ArgumentParser(add_help=False)  # takes the flags a reusing command leaves out
+    g = p.add_argument_group("preset") if preset_flags else unused
     g.add_argument("--preset", choices=PRESETS, default=preset or DEFAULT_PRESET, help="the settings used for "
                    "flags not given: release (the release's run_finetune.sh), demo (the bundled sentiment task on "
                    "a CPU) or smoke (the release's smoke tests) (default %(default)s)")
@@ -62,16 +64,17 @@ def build_parser(preset=None, preset_flags=True):
     add_output_dir(g, d.output_dir, "where the best model (model_bort_<task>.params), checkpoints/, "
                    "metrics.jsonl and the submission files go; {task_name} and {time} are filled in")
     g = p.add_argument_group("schedule")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="epochs to train (default %(default)s)")
-    g.add_argument("--ramp_up_epochs", type=int, default=d.ramp_up_epochs, help="length of the learning-rate "
+    run = g if run_flags else unused
+    run.add_argument("--epochs", type=int, default=d.epochs, help="epochs to train (default %(default)s)")
+    run.add_argument("--ramp_up_epochs", type=int, default=d.ramp_up_epochs, help="length of the learning-rate "
                    "schedule in epochs; later epochs run at the 1e-7 floor, as in the release (default %(default)s)")
-    g.add_argument("--training_steps", type=int, default=d.training_steps, help="length of the schedule in "
+    run.add_argument("--training_steps", type=int, default=d.training_steps, help="length of the schedule in "
                    "updates, overriding --ramp_up_epochs")
     g.add_argument("--use_scheduler", type=str2bool, default=d.use_scheduler, help="linear warm-up then linear "
                    "decay; false keeps --lr constant (default %(default)s)")
     g.add_argument("--warmup_ratio", type=float, default=d.warmup_ratio, help="fraction of the schedule spent "
                    "warming up (default %(default)s)")
-    g.add_argument("--early_stop", type=int, default=d.early_stop, help="stop after this many epochs without a "
+    run.add_argument("--early_stop", type=int, default=d.early_stop, help="stop after this many epochs without a "
                    "better dev score (default: never)")
     g = p.add_argument_group("batches")
     g.add_argument("--batch_size", type=int, default=d.batch_size, help="units per worker per micro-batch: "
@@ -113,6 +116,7 @@ def build_parser(preset=None, preset_flags=True):
     add_vocabulary_flags(g)
     g.add_argument("--spm_model", help="SentencePiece model file")
     g = p.add_argument_group("run")
+    run = g if run_flags else unused
     g.add_argument("--seed", type=int, default=d.seed, help="random seed; CPU runs with the same seed are "
                    "identical (default %(default)s)")
     g.add_argument("--gpu", type=gpu_choice, default=d.gpu, help="GPU index, 'auto' (GPU 0 if any) or 'cpu'; "
@@ -120,19 +124,19 @@ def build_parser(preset=None, preset_flags=True):
                    "local rank's GPU")
     g.add_argument("--dtype", choices=DTYPES, default=d.dtype, help="float16 trains with MXNet AMP "
                    "(GPU only; default %(default)s)")
-    g.add_argument("--distributed", type=str2bool, default=d.distributed, help="data-parallel training with "
+    run.add_argument("--distributed", type=str2bool, default=d.distributed, help="data-parallel training with "
                    "Horovod; launch with horovodrun (default %(default)s)")
-    g.add_argument("--resume", type=str2bool, default=d.resume, help="continue from the newest checkpoint in "
+    run.add_argument("--resume", type=str2bool, default=d.resume, help="continue from the newest checkpoint in "
                    "<output_dir>/checkpoints (default %(default)s)")
-    g.add_argument("--only_inference", type=str2bool, default=d.only_inference, help="no training: dev metrics "
+    run.add_argument("--only_inference", type=str2bool, default=d.only_inference, help="no training: dev metrics "
                    "and test predictions with --model_parameters (default %(default)s)")
-    g.add_argument("--predict", type=str2bool, default=d.predict, help="write test predictions after training "
+    run.add_argument("--predict", type=str2bool, default=d.predict, help="write test predictions after training "
                    "(default %(default)s)")
     g.add_argument("--log_interval", type=int, default=d.log_interval, help="updates between lines of "
                    "metrics.jsonl (default %(default)s)")
-    g.add_argument("--checkpoint_steps", type=int, default=d.checkpoint_steps, help="also checkpoint every N "
+    run.add_argument("--checkpoint_steps", type=int, default=d.checkpoint_steps, help="also checkpoint every N "
                    "updates inside an epoch; 0: at epoch ends only (default %(default)s)")
-    g.add_argument("--keep_checkpoints", type=int, default=d.keep_checkpoints, help="checkpoints kept for "
+    run.add_argument("--keep_checkpoints", type=int, default=d.keep_checkpoints, help="checkpoints kept for "
                    "--resume; 0 keeps all (default %(default)s)")
     g.add_argument("--hybridize", type=str2bool, default=d.hybridize, help="run the model as a cached MXNet "
                    "graph: faster, same results (default %(default)s)")
