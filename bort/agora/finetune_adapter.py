@@ -70,7 +70,8 @@ class FinetuneCandidates:
     def hparams_config(self, hparams, seed):
         unknown = sorted(set(hparams) - set(HPARAM_FIELDS))
         if unknown:
-            raise ConfigError(f"hyperparameter(s) {unknown} have no fine-tuning setting; known: {sorted(HPARAM_FIELDS)}")
+            raise ConfigError(f"hyperparameter(s) {unknown} have no fine-tuning setting; known: "
+                              f"{sorted(HPARAM_FIELDS)}")
         changes = {HPARAM_FIELDS[name]: value for name, value in hparams.items()}
         changes["seed"] = int(seed)
         return dataclasses.replace(self.config, **changes)

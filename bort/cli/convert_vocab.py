@@ -10,10 +10,11 @@ import argparse
 import os
 
 from bort.cli.common import run_main
+from bort.cli.flags import ArgumentParser
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--to", choices=("hf", "gluonnlp"), required=True,
                         help="target format; the source is the other one")
     parser.add_argument("--vocab", required=True,

@@ -10,10 +10,11 @@ import argparse
 import json
 
 from bort.cli.common import run_main, str2bool
+from bort.cli.flags import ArgumentParser
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input_file", required=True, help="input text files: comma-separated globs, e.g. 'corpus/*.txt'")
     p.add_argument("--output_dir", required=True, help="directory for the shards and metadata.json")
     p.add_argument("--vocab", required=True, help="tokenizer directory: vocab.json+merges.txt (RoBERTa BPE), a "
@@ -24,7 +25,8 @@ def build_parser():
                    "(default: %(default)s)")
     p.add_argument("--max_predictions_per_seq", type=int, default=80, help="most masked positions per instance "
                    "(default: %(default)s)")
-    p.add_argument("--masked_lm_prob", type=float, default=0.15, help="share of tokens to predict (default: %(default)s)")
+    p.add_argument("--masked_lm_prob", type=float, default=0.15,
+                   help="share of tokens to predict (default: %(default)s)")
     p.add_argument("--short_seq_prob", type=float, default=0.1, help="probability of a shorter target length for a "
                    "document (default: %(default)s)")
     p.add_argument("--dupe_factor", type=int, default=1, help="passes over the data, each with different masks and "

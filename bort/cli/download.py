@@ -7,23 +7,24 @@ import argparse
 import os
 
 from bort.cli.common import run_main, str2bool
+from bort.cli.flags import ArgumentParser
 
 
 def main(argv=None):
     from bort.download import BORT_PARAMS_URL, GLUON_REPO_URL, HF_ROBERTA_URL, MIRROR_ENV, download_model
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"sources:\n  {BORT_PARAMS_URL}  (no published checksum: checked by reading it as Bort "
                f"parameters)\n  {HF_ROBERTA_URL.format('{vocab.json,merges.txt}')}  (checked by loading them)\n"
                f"  {GLUON_REPO_URL}gluon/dataset/vocab/  (GluonNLP's zipped files, sha1-checked)")
-    parser.add_argument("--out", default="model", metavar="DIR",
+    parser.add_argument("--output_dir", "--out", dest="out", default="model", metavar="DIR",
                         help="directory to write into, created if needed (default: %(default)s; the shell "
                              "scripts look for model/bort.params and model/vocab.json + model/merges.txt)")
     parser.add_argument("--what", default="params,vocab",
                         help="comma-separated: 'params' (the released bort.params) and/or 'vocab' (RoBERTa's BPE "
                              "vocabulary, about 1.3 MB) (default: %(default)s)")
-    parser.add_argument("--vocab-format", "--vocab_format", dest="vocab_format", choices=("hf", "gluonnlp"),
+    parser.add_argument("--vocab_format", dest="vocab_format", choices=("hf", "gluonnlp"),
                         default="hf",
                         help="'hf': vocab.json + merges.txt from the Hugging Face repository "
                              "FacebookAI/roberta-base; 'gluonnlp': GluonNLP's "
@@ -40,7 +41,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         from bort.errors import OutputError
-        raise OutputError(f"--out {args.out} is an existing file; give a directory for the model files")
+        raise OutputError(f"--output_dir {args.out} is an existing file; give a directory for the model files")
 
     results = download_model(out_dir=args.out, what=args.what, vocab_format=args.vocab_format, force=args.force,
                              mirror=args.mirror, progress=args.progress, log=print)

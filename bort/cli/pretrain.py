@@ -9,13 +9,14 @@ import argparse
 import json
 
 from bort.cli.common import positive_float, run_main, str2bool
+from bort.cli.flags import ArgumentParser
 
 
 def build_parser():
     from bort.pretraining.trainer import PretrainConfig
 
     d = PretrainConfig(train_files=[])
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data")
     g.add_argument("--data", required=True, help="training shards: comma-separated globs of .npz files")
     g.add_argument("--data_eval", default=None, help="evaluation shards (comma-separated globs); none: no evaluation")
@@ -54,13 +55,15 @@ def build_parser():
     g.add_argument("--teacher_params", default=None, help="the teacher's .params file (RoBERTa: default is "
                    "GluonNLP's model cache, $MXNET_HOME/models)")
     g.add_argument("--teacher_num_heads", type=int, default=None, help="attention heads of a 'bort' teacher")
-    g.add_argument("--mlm_weight", type=float, default=d.mlm_weight, help="weight of the MLM term (default: %(default)s)")
+    g.add_argument("--mlm_weight", type=float, default=d.mlm_weight,
+                   help="weight of the MLM term (default: %(default)s)")
     g.add_argument("--teacher_ce_weight", type=float, default=d.teacher_ce_weight, help="weight of the distillation "
                    "term; 0 trains on MLM alone without a teacher (default: %(default)s)")
     g.add_argument("--distillation_temperature", type=float, default=d.temperature, help="softmax temperature T "
                    "(default: %(default)s)")
     g.add_argument("--release_kd_loss", type=str2bool, default=d.release_kd_loss, help="reproduce the original "
-                   "release's double-softmax, vocabulary-averaged distillation term (bug B6) (default: %(default)s)")
+                   "release's double-softmax, vocabulary-averaged distillation term (docs/release_bugs.md) "
+                   "(default: %(default)s)")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--optimizer", default=d.optimizer, choices=("bertadam", "lamb", "adam"),
@@ -92,7 +95,8 @@ def build_parser():
                    "(default: %(default)s)")
 
     g = p.add_argument_group("logging and checkpoints")
-    g.add_argument("--ckpt_dir", default=d.ckpt_dir, help="checkpoints and train_log.jsonl (default: %(default)s)")
+    g.add_argument("--ckpt_dir", "--output_dir", dest="ckpt_dir", default=d.ckpt_dir,
+                   help="checkpoints and train_log.jsonl (default: %(default)s)")
     g.add_argument("--log_interval", type=int, default=d.log_interval, help="steps between log lines "
                    "(default: %(default)s)")
     g.add_argument("--eval_interval", type=int, default=d.eval_interval, help="steps between evaluations; 0: only "

@@ -15,8 +15,8 @@ Repeatability: python/numpy/MXNet are seeded from `--seed`; MXNet's generator is
 before, and a resumed run continues exactly. Data order depends only on (seed, epoch).
 
 float16 (`--dtype float16`, GPU only) uses MXNet AMP: dynamic loss scaling, gradients unscaled before
-clipping (the release clipped scaled gradients, B19), overflowing updates skipped. This path cannot run on
-the CPU-only machines the tests run on and is untested here.
+clipping (the release clipped scaled gradients: docs/release_bugs.md), overflowing updates skipped. This path
+cannot run on the CPU-only machines the tests run on and is untested here.
 """
 import dataclasses
 import math
@@ -149,7 +149,8 @@ def _finetune(config, on_update, dist):
         if bar is not None:
             bar.close()
 
-        best_weights = end_of_epoch(model, devs, tokenizer, config, ctx, dist, state, train_task, logger) or best_weights
+        best_weights = (end_of_epoch(model, devs, tokenizer, config, ctx, dist, state, train_task, logger)
+                        or best_weights)
         state.epoch += 1
         state.update_in_epoch = 0
         _checkpoint(dist, checkpoints, model, trainer, state, config, train_task)
@@ -168,14 +169,15 @@ def _finetune(config, on_update, dist):
 
 
 def end_of_epoch(model, devs, tokenizer, config, ctx, dist, state, task, logger):
-    """Dev metrics; if the score (main metric averaged over dev splits, B16 fixed) is the best so far, save
+    """Dev metrics; if the score (main metric averaged over dev splits) is the best so far, save
     the model and return a copy of its weights; else count an epoch without improvement."""
     dev_results = {split: evaluate_split(model, encoded, tokenizer.pad_id, config.dev_batch_size, ctx, dist)[0]
                    for split, encoded in devs.items()}
     state.history.append(dict(epoch=state.epoch, step=state.step, dev=dev_results))
     for split, metrics in dev_results.items():
         logger.log(event="dev", epoch=state.epoch, step=state.step, split=split, metrics=metrics)
-        _say(dist, f"[{task.name} epoch {state.epoch}] {split}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+        _say(dist, f"[{task.name} epoch {state.epoch}] {split}: {shown}")
     score = mean_main_metric(dev_results)
     score = score if score == score else -math.inf  # a NaN metric (constant predictions) never wins
     if score <= state.best_score and state.best_epoch >= 0:
