@@ -439,7 +439,8 @@ def open_checkpoint(path, allow_nonfinite=False):
         listed = "; ".join(f"{name} ({nan} NaN, {inf} infinite)" for name, nan, inf in nonfinite[:8])
         more = f"; and {len(nonfinite) - 8} more" if len(nonfinite) > 8 else ""
         raise ParamsError(f"{path} holds non-finite weights in {len(nonfinite)} tensors: {listed}{more}. The run "
-                          "that wrote it diverged or the file is damaged; pass --allow_nonfinite to load it anyway")
+                          "that wrote it diverged or the file is damaged (bort-inspect lists them); predict and "
+                          "export load it anyway with --allow_nonfinite")
     return Checkpoint(path=os.fspath(path), arrays=arrays, info=info, record=read_record(path), nonfinite=nonfinite)
 
 

@@ -12,6 +12,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from bort.checkpoint import load_parameters
 from bort.config import get_config
 from bort.errors import ConfigError, DataError, InputError, ParamsError
 from bort.inference import predict
@@ -19,7 +20,6 @@ from bort.inference.backends import calibration_batches, make_backend
 from bort.inference.batching import length_batches, pad_batch, run_in_batches
 from bort.inference.inputs import read_examples
 from bort.model import BortClassifier, BortModel
-from bort.params import load_parameters
 
 from conftest import FIXTURES_DIR, REPO_ROOT, SAMPLE_TEXT
 

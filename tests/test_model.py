@@ -8,10 +8,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from bort.checkpoint import inspect_params, load_parameters
 from bort.config import PREDEFINED, get_config
 from bort.errors import BortError, ConfigError, InputError, ParamsError
 from bort.model import BortClassifier, BortModel, get_bort_model
-from bort.params import inspect_params, load_parameters, release_parameter_names, save_parameters
+from bort.params import release_parameter_names, save_parameters
 
 from conftest import FIXTURES_DIR
 

@@ -65,3 +65,21 @@ def add_output_dir(group, default, what, required=False):
     """--output_dir (old spellings --out and --output accepted): the directory a command writes into."""
     group.add_argument("--output_dir", "--out", dest="output_dir", default=default, required=required,
                        metavar="DIR", help=f"{what} (default: %(default)s)" if not required else what)
+
+
+def add_checkpoint_flags(group, model_flag="--model", nonfinite=True):
+    """How a `.params` file is read (bort.checkpoint): the architecture whose head count a file without a record
+    is assumed to have, the head count (the record's by default), and whether NaN/Inf weights may load."""
+    from bort.cli.common import str2bool
+    from bort.config import PREDEFINED
+
+    group.add_argument(model_flag, default=None, choices=sorted(PREDEFINED),
+                       help="architecture whose number of attention heads is assumed for a .params file without "
+                            "a record (the sizes come from the file; default: bort_4_8_768_1024's 8, with a note)")
+    group.add_argument("--num_heads", type=int, default=None,
+                       help="number of attention heads (default: the checkpoint's record; a .params file's shapes "
+                            "cannot tell it); contradicting the record is an error unless --force")
+    if nonfinite:
+        group.add_argument("--allow_nonfinite", type=str2bool, nargs="?", const=True, default=False,
+                           help="load weights that hold NaN or infinite values (refused by default, naming the "
+                                "tensors)")

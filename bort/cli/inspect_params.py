@@ -1,24 +1,18 @@
 """Describe a Bort .params file (architecture, dtype, decoder, head) and optionally check that it loads."""
 
 from bort.cli.common import run_main
-from bort.cli.flags import ArgumentParser
+from bort.cli.flags import ArgumentParser, add_checkpoint_flags
 
 
 def main(argv=None):
     parser = ArgumentParser(description=__doc__)
     parser.add_argument("params", help="a .params file: bort.params, a pretraining or a fine-tuning checkpoint")
-    parser.add_argument("--model", default=None,
-                        help="architecture whose head count is assumed when the file has no record (default: "
-                             "bort_4_8_768_1024's); its layers, widths and vocabulary are taken from the file")
-    parser.add_argument("--num_heads", type=int, default=None,
-                        help="head count to try loading with (default: the record's); contradicting the record "
-                             "is an error unless --force")
+    add_checkpoint_flags(parser, nonfinite=False)  # non-finite values are always reported here, never refused
     parser.add_argument("--force", action="store_true", help="let --num_heads contradict the checkpoint's record")
     args = parser.parse_args(argv)
 
     from bort.checkpoint import get_bort_model, open_checkpoint
 
-    # Non-finite values are reported here, not refused: this is the command that finds them.
     checkpoint = open_checkpoint(args.params, allow_nonfinite=True)
     print("\n".join(checkpoint.describe()))
     model, _ = get_bort_model(args.model, params_path=checkpoint, use_decoder=checkpoint.info.has_decoder,

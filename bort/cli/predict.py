@@ -3,7 +3,7 @@
     python scripts/predict.py classify  --params finetuned.params --vocab vocab.json --merges merges.txt \
         --input texts.jsonl --output predictions.jsonl --labels negative,positive
     python scripts/predict.py fill-mask --params bort.params --vocab vocab.json --merges merges.txt \
-        --input masked.tsv --output fills.jsonl --top-k 5
+        --input masked.tsv --output fills.jsonl --top_k 5
     python scripts/predict.py embed     --params bort.params --vocab vocab.json --merges merges.txt \
         --input texts.tsv --output vectors.npy --pooling mean
 
@@ -14,14 +14,14 @@ import argparse
 import json
 import sys
 
-
 from bort.cli.common import run_main, str2bool  # light imports only: MXNet loads after --threads is set
+from bort.cli.flags import ArgumentParser, add_checkpoint_flags, add_vocabulary_flags
 from bort.errors import ConfigError
 from bort.inference.backends import BACKENDS, set_thread_env  # MXNet is imported lazily
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="task", required=True)
     for task, help_text in (("classify", "labels and class probabilities from a fine-tuned checkpoint"),
                             ("fill-mask", "top-k tokens for each <mask> with the MLM head"),
@@ -30,9 +30,10 @@ def build_parser():
         _add_common(command)
         if task == "classify":
             command.add_argument("--labels", default=None,
-                                 help="comma-separated label names in class-id order (default: the class ids)")
+                                 help="comma-separated label names in class-id order (default: the names in the "
+                                      "checkpoint's record, else the class ids)")
         elif task == "fill-mask":
-            command.add_argument("--top-k", type=int, default=5,
+            command.add_argument("--top_k", type=int, default=5,
                                  help="predictions per <mask> (default: %(default)s)")
         else:
             command.add_argument("--pooling", choices=("first", "mean"), default="first",
@@ -52,23 +53,18 @@ def _add_common(parser):
                         help="input format; 'auto' decides by the file extension (default: %(default)s)")
     parser.add_argument("--header", type=str2bool, default=False,
                         help="TSV input: the first line holds column names and is skipped (default: %(default)s)")
-    parser.add_argument("--text-field", default="text", help="JSON field of the text (default: %(default)s)")
-    parser.add_argument("--pair-field", default="text_b",
+    parser.add_argument("--text_field", default="text", help="JSON field of the text (default: %(default)s)")
+    parser.add_argument("--pair_field", default="text_b",
                         help="JSON field of the second text of a pair, if any (default: %(default)s)")
-    parser.add_argument("--vocab", default=None, help="Hugging Face vocab.json (with --merges)")
-    parser.add_argument("--merges", default=None, help="Hugging Face merges.txt (with --vocab)")
-    parser.add_argument("--gluonnlp-vocab", default=None,
-                        help="GluonNLP vocabulary JSON (with --bpe-ranks), instead of --vocab/--merges")
-    parser.add_argument("--bpe-ranks", default=None, help="GluonNLP BPE ranks JSON (with --gluonnlp-vocab)")
-    parser.add_argument("--pair-layout", choices=("roberta", "bort_release"), default="roberta",
+    add_vocabulary_flags(parser)
+    parser.add_argument("--pair_layout", choices=("roberta", "bort_release"), default=None,
                         help="special tokens around text pairs: 'roberta' <s> A </s></s> B </s>, 'bort_release' "
-                             "<s> A </s> B </s> (use the layout the model was fine-tuned with; "
-                             "default: %(default)s)")
-    parser.add_argument("--model-name", default="bort_4_8_768_1024",
-                        help="predefined architecture giving the number of attention heads, which a .params "
-                             "file does not record (default: %(default)s)")
-    parser.add_argument("--num-heads", type=int, default=None, help="number of attention heads (overrides "
-                                                                     "--model-name's)")
+                             "<s> A </s> B </s> (default: the layout the checkpoint's record says the model was "
+                             "trained with; without a record, 'bort_release' for a classifier, else 'roberta')")
+    add_checkpoint_flags(parser, "--model_name")
+    parser.add_argument("--force", type=str2bool, nargs="?", const=True, default=False,
+                        help="use --num_heads, --labels, --pair_layout or a vocabulary that contradict the "
+                             "checkpoint's record (each is otherwise an error)")
     parser.add_argument("--backend", choices=BACKENDS, default="fused",
                         help="how to run the encoder: 'fused' (one Q/K/V GEMM + oneDNN fused attention, and the "
                              "last layer only where the task reads it: the fastest exact path), 'hybrid' (MXNet "
@@ -78,19 +74,19 @@ def _add_common(parser):
     parser.add_argument("--onnx", default=None,
                         help="ONNX file of the same model for the onnxruntime backends (scripts/export_weights.py "
                              "--format onnx writes model.onnx)")
-    parser.add_argument("--calibration-examples", type=int, default=32,
+    parser.add_argument("--calibration_examples", type=int, default=32,
                         help="int8: how many of the inputs calibrate the quantization (default: %(default)s)")
-    parser.add_argument("--calib-mode", choices=("naive", "entropy"), default="naive",
+    parser.add_argument("--calib_mode", choices=("naive", "entropy"), default="naive",
                         help="int8 calibration: 'naive' min/max or 'entropy' KL thresholds (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for MXNet/onnxruntime (default: the libraries' own default, all cores)")
-    parser.add_argument("--batch-size", type=int, default=32, help="sequences per batch (default: %(default)s)")
-    parser.add_argument("--sort-by-length", type=str2bool, default=True,
+    parser.add_argument("--batch_size", type=int, default=32, help="sequences per batch (default: %(default)s)")
+    parser.add_argument("--sort_by_length", type=str2bool, default=True,
                         help="batch texts of similar length together, so less padding is computed; outputs keep "
                              "the input order either way (default: %(default)s)")
-    parser.add_argument("--max-length", type=int, default=None,
+    parser.add_argument("--max_len", "--max_length", dest="max_length", type=int, default=None,
                         help="truncate inputs to this many tokens, special tokens included (default: the "
-                             "model's max_length)")
+                             "length the model was trained on, from its record, else its max_length)")
     parser.add_argument("--progress", type=str2bool, default=True, help="show a progress bar (default: %(default)s)")
 
 
@@ -105,8 +101,8 @@ def load_tokenizer(args, parse_special_tokens):
     if all(gluonnlp_files) and not any(hf_files):
         return BortTokenizer.from_gluonnlp(*gluonnlp_files, pair_layout=args.pair_layout,
                                            parse_special_tokens=parse_special_tokens)
-    raise ConfigError("pass the vocabulary as --vocab and --merges (Hugging Face files) or as --gluonnlp-vocab "
-                      "and --bpe-ranks (GluonNLP files)")
+    raise ConfigError("pass the vocabulary as --vocab and --merges (Hugging Face files) or as --gluonnlp_vocab "
+                      "and --bpe_ranks (GluonNLP files)")
 
 
 def _filled_text(tokenizer, sequence, filled, pair):
@@ -128,6 +124,7 @@ def main(argv=None):
     from bort.io_utils import check_output_file
 
     check_output_file(args.output)  # before any inference, not after it
+    from bort.checkpoint import check_vocabulary
     from bort.inference import predict
     from bort.inference.backends import ONNX_BACKENDS, calibration_batches, make_backend, verify_onnx_backend
     from bort.inference.batching import pad_batch
@@ -135,19 +132,26 @@ def main(argv=None):
     from bort.io_utils import atomic_open
 
     if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+        raise ConfigError(f"--batch_size must be at least 1, got {args.batch_size}")
     # <mask> written in the text must become the mask id for fill-mask; elsewhere it is ordinary text.
+    loaded = predict.load_model(args.params, args.task, args.model_name, args.num_heads, force=args.force,
+                                allow_nonfinite=args.allow_nonfinite)
+    checkpoint = loaded.checkpoint
+    # Pairs are built the way the model was trained (its record), whatever the tokenizer's own default.
+    args.pair_layout = checkpoint.pair_layout(args.pair_layout, force=args.force)
     tokenizer = load_tokenizer(args, parse_special_tokens=args.task == "fill-mask")
-    loaded = predict.load_model(args.params, args.task, args.model_name, args.num_heads)
     if len(tokenizer) != loaded.config.vocab_size:
         raise ConfigError(f"the vocabulary has {len(tokenizer)} tokens but {args.params} has a word embedding of "
                           f"{loaded.config.vocab_size} rows; pass the vocabulary the model was trained with")
-    max_length = loaded.config.max_length if args.max_length is None else args.max_length
+    check_vocabulary(checkpoint.record, tokenizer, checkpoint.record_file, force=args.force)
+    # Default: the length the model was trained on (its record), within its positions.
+    trained_length = checkpoint.recorded("max_seq_length") or loaded.config.max_length
+    max_length = min(trained_length, loaded.config.max_length) if args.max_length is None else args.max_length
     examples = read_examples(args.input, args.format, args.text_field, args.pair_field, args.header)
     # Room for the special tokens of the longest layout among the inputs plus one token of text.
     shortest = tokenizer.num_special_tokens(pair=any(example.text_b is not None for example in examples)) + 1
     if not shortest <= max_length <= loaded.config.max_length:
-        raise ConfigError(f"--max-length must lie in [{shortest}, {loaded.config.max_length}] for these inputs "
+        raise ConfigError(f"--max_len must lie in [{shortest}, {loaded.config.max_length}] for these inputs "
                           f"(special tokens plus one token of text), got {max_length}")
     sequences, truncated = predict.tokenize_examples(tokenizer, examples, max_length)
     if truncated:
@@ -175,10 +179,7 @@ def main(argv=None):
         return dict(example.extra, line=example.line, **record)
 
     if args.task == "classify":
-        labels = args.labels.split(",") if args.labels else [str(i) for i in range(loaded.num_classes)]
-        if len(labels) != loaded.num_classes:
-            raise ConfigError(f"--labels names {len(labels)} labels but the checkpoint has {loaded.num_classes} "
-                              "classes")
+        labels = checkpoint.labels(args.labels.split(",") if args.labels else None, force=args.force)
         probabilities = predict.classify(backend, loaded.head, sequences, tokenizer.pad_id, **common)
         records = [with_extra(example, dict(label=labels[int(row.argmax())], label_id=int(row.argmax()),
                                             probabilities=[round(float(p), 6) for p in row]))
