@@ -419,5 +419,5 @@ def test_script_help_explains_every_flag(capsys):
         _script_main()(["--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--out", "--what", "--vocab-format", "--force", "--mirror", "--progress", MIRROR_ENV):
+    for flag in ("--output_dir", "--what", "--vocab_format", "--force", "--mirror", "--progress", MIRROR_ENV):
         assert flag in text
