@@ -495,6 +495,7 @@ def test_finetune_candidates_are_deterministic_and_round_trip(tmp_path):
         candidates.hparams_config({"momentum": 0.9}, seed=0)
 
 
+@pytest.mark.slow
 def test_scarce_data_agora_beats_plain_finetuning_under_the_same_budget(tmp_path):
     """The demo sentiment task (labels follow opinion words, flipped by "not"), tiny Bort classifiers trained from
     scratch by bort.finetune's update step. S: one trained on 500 sentences. Candidates: 48 sentences. Agora

@@ -112,6 +112,28 @@ def test_pretraining_checkpoint_rebuilds_from_its_record_alone(tmp_path):
         get_bort_model(None, params_path=params, num_heads=8)
 
 
+def test_a_pretraining_run_writes_records_its_checkpoints_rebuild_from(tmp_path):
+    from bort.pretraining.data import create_pretraining_data
+    from bort.pretraining.trainer import PretrainConfig, pretrain
+    from bort.training.checkpoint import latest_checkpoint
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(f"{a}\n{b}" for a, b in PAIRS * 3) + "\n", encoding="utf-8")
+    create_pretraining_data([str(corpus)], str(tmp_path / "shards"), _tokenizer("roberta"), max_seq_length=32,
+                            max_predictions_per_seq=4, num_shards=1, show_progress=False)
+    cfg = PretrainConfig(train_files=[str(tmp_path / "shards" / "part-000.npz")], ckpt_dir=str(tmp_path / "run"),
+                         vocab=VOCAB_DIR, model=None, teacher_model=None, teacher_ce_weight=0.0, mlm_weight=1.0,
+                         model_overrides=dict(num_layers=1, units=16, hidden_size=8, num_heads=2, max_length=32),
+                         num_steps=2, ckpt_interval=2, batch_size=4, progress=False)
+    pretrain(cfg)
+    params = os.path.join(latest_checkpoint(cfg.ckpt_dir), "model.params")
+    record = read_record(params)
+    assert record["kind"] == "mlm" and record["architecture"]["num_heads"] == 2
+    assert record["vocabulary"] == vocabulary_identity(_tokenizer("roberta"))
+    model, _ = get_bort_model(None, params_path=params)  # "model": null in state.json; the record suffices
+    assert model.config.num_heads == 2 and model.use_decoder
+
+
 def test_a_record_of_another_file_is_refused(finetuned, tmp_path):
     params = _copy_without_record(finetuned, tmp_path)
     record = read_record(finetuned)
@@ -123,6 +145,7 @@ def test_a_record_of_another_file_is_refused(finetuned, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ consumers
+@pytest.mark.slow
 def test_hf_export_takes_heads_labels_and_pair_layout_from_the_record(finetuned, tmp_path, capsys):
     from transformers import AutoTokenizer
 

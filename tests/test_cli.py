@@ -133,6 +133,7 @@ def _printed_config(command, tmp_path):
     (["DEMO"], ["--preset", "demo"]),
     (["TEST1"], ["--preset", "smoke", "--task_name", "WNLI", "--data_dir", "data/demo/glue"]),
 ])
+@pytest.mark.slow
 def test_launcher_and_console_command_build_the_same_configuration(launcher_args, console_args, tmp_path):
     console = os.path.join(os.path.dirname(sys.executable), "bort-finetune")
     from_launcher = _printed_config([os.path.join(REPO_ROOT, "run_finetune.sh")] + launcher_args, tmp_path)

@@ -403,6 +403,7 @@ def full_size_params(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_full_size_hf_export_and_bit_identical_round_trip(full_size_params, tmp_path):
     from transformers import BertForMaskedLM
 
@@ -420,12 +421,14 @@ def test_full_size_hf_export_and_bit_identical_round_trip(full_size_params, tmp_
         assert back[name].asnumpy().tobytes() == value.asnumpy().tobytes(), name
 
 
+@pytest.mark.slow
 def test_full_size_onnx_export(full_size_params, tmp_path):
     result = export(full_size_params, "onnx", str(tmp_path / "onnx"), lengths=FULL_LENGTHS)
     (report,) = result.reports
     assert report.ok and max(report.diffs.values()) <= 1e-4 and set(report.diffs) == {"sequence_output", "mlm_logits"}
 
 
+@pytest.mark.slow
 def test_full_size_symbol_export(full_size_params, tmp_path):
     result = export(full_size_params, "symbol", str(tmp_path / "sym"), lengths=FULL_LENGTHS)
     (report,) = result.reports

@@ -231,6 +231,7 @@ COMMON_FLAGS = ["--vocab", VOCAB["vocab"], "--merges", VOCAB["merges"], "--num_l
                 "--progress", "false", "--data_dir", os.path.join(TEST_DATA, "superglue")]
 
 
+@pytest.mark.slow
 def test_script_end_to_end(tmp_path):
     done = run_script("--task_name", "WSC", "--epochs", "1", "--output_dir", str(tmp_path / "wsc"), *COMMON_FLAGS)
     assert done.returncode == 0, done.stderr

@@ -229,6 +229,7 @@ def test_pretraining_refuses_a_ckpt_dir_with_a_run_unless_resumed(tmp_path, shar
 
 
 @pytest.mark.parametrize("command", ["finetune", "pretrain", "create_pretraining_data", "agora"])
+@pytest.mark.slow
 def test_a_second_run_into_a_locked_directory_is_refused_naming_the_holder(tmp_path, lock_holder, shards, command):
     import socket
 
@@ -337,6 +338,7 @@ def test_stale_checkpoint_temporaries_of_a_killed_run_are_removed_on_start(tmp_p
 
 
 # ------------------------------------------------------------------------------------------- unclear errors
+@pytest.mark.slow
 def test_a_full_disk_names_the_file_being_written(tmp_path, vocab300):
     """RLIMIT_FSIZE makes writes past the limit fail with EFBIG, as a full disk fails them with ENOSPC."""
     source = tmp_path / "texts.tsv"
@@ -397,6 +399,7 @@ def test_an_output_path_that_is_a_file_is_refused_before_work(tmp_path, vocab300
 
 
 # ------------------------------------------------------------------------------------- launchers and messages
+@pytest.mark.slow
 def test_run_finetune_help_prints_help_first_without_warnings():
     result = subprocess.run([os.path.join(REPO_ROOT, "run_finetune.sh"), "--help"], capture_output=True, text=True,
                             timeout=300)
@@ -405,6 +408,7 @@ def test_run_finetune_help_prints_help_first_without_warnings():
     assert "warning" not in result.stderr.lower() and "not found" not in result.stderr
 
 
+@pytest.mark.slow
 def test_run_agora_help_and_no_arguments_print_usage():
     script = os.path.join(REPO_ROOT, "run_agora.sh")
     helped = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=300)

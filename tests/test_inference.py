@@ -448,6 +448,7 @@ def test_predict_script_errors(tmp_path, vocab_files):
 
 
 # ------------------------------------------------------------------------------------------------ benchmark
+@pytest.mark.slow
 def test_benchmark_inference_quick_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     completed = subprocess.run(

@@ -237,6 +237,7 @@ def test_bad_inputs_get_clear_errors():
     assert issubclass(InputError, BortError)
 
 
+@pytest.mark.slow
 def test_full_size_bort_loads_a_float16_file(tmp_path):
     """The released architecture at full size (75M parameters, vocabulary 50265) from a float16 file."""
     mx.random.seed(0)

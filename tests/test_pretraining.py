@@ -388,6 +388,7 @@ def _final_params(ckpt_dir):
     return mx.nd.load(os.path.join(ckpt_dir, "checkpoint-00000040", "model.params"))
 
 
+@pytest.mark.slow
 def test_run_killed_between_checkpoints_resumes_to_identical_weights(tmp_path, shards, teacher_file):
     straight = str(tmp_path / "straight")
     subprocess.run(_run_args(shards, teacher_file, straight), check=True, env=_env(), capture_output=True)
