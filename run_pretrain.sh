@@ -11,22 +11,22 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 if [[ $# -lt 2 ]]; then
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 NUM_PROCS=$1
 TRAIN=$2
 # Check the arguments before anything is created or deleted.
 if ! [[ "$NUM_PROCS" =~ ^[1-9][0-9]*$ ]]; then
-  echo "run_pretrain.sh: NUM_PROCS must be a positive integer, got '$NUM_PROCS' (usage: ./run_pretrain.sh --help)" >&2
+  echo "error: NUM_PROCS must be a positive integer, got '$NUM_PROCS' (usage: ./run_pretrain.sh --help)" >&2
   exit 2
 fi
 case "${GPU:-auto}" in auto|gpu|cpu) ;; *)
-  echo "run_pretrain.sh: GPU must be auto, gpu or cpu, got '${GPU}'" >&2; exit 2 ;;
+  echo "error: GPU must be auto, gpu or cpu, got '${GPU}'" >&2; exit 2 ;;
 esac
 EVAL=${3:-}
 TEACHER=${4:-}
