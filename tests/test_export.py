@@ -1,6 +1,6 @@
-"""Weight export and import (issue 6): Hugging Face Transformers, ONNX and MXNet symbol, and back from HF.
+"""Weight export and import: Hugging Face Transformers, ONNX and MXNet symbol, and back from HF.
 
-References are the original stack's own outputs (../shared/fixtures/original_gluonnlp083, made with mxnet 1.5 +
+References are the original stack's own outputs (tests/fixtures/original_gluonnlp083, made with mxnet 1.5 +
 gluonnlp 0.8.3), so the exports are checked against the release, not against this package's model alone; the
 full-size tests use a random `bort_4_8_768_1024` (vocabulary 50265) and the MXNet model as the reference.
 """
