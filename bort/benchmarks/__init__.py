@@ -7,4 +7,5 @@ BENCHMARKS = {
     "inference": "CPU latency/throughput of Bort's backends vs transformers+torch and BERT-base/large",
     "tokenize": "tokens per second of BortTokenizer vs transformers and GluonNLP tokenizers",
     "pretrain": "pretraining-data creation and distillation training throughput on CPU",
+    "train": "one fine-tuning / distillation update vs transformers+torch, each in fresh processes",
 }

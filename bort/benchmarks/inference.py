@@ -42,6 +42,14 @@ PRUNING_BACKENDS = ("fused", "int8")
 
 
 def add_arguments(parser):
+    parser.add_argument("--isolation", choices=("process", "inprocess"), default="process",
+                        help="'process': every backend (and torch) timed in a fresh Python process started the way "
+                             "a user starts one (the package's entry points, the user's environment), rounds "
+                             "interleaved across backends; 'inprocess': all in this process, round-robin (faster to "
+                             "run, but the frameworks' thread pools share the process) (default: %(default)s)")
+    parser.add_argument("--calls_per_process", type=int, default=3,
+                        help="--isolation process: timed calls per shape in each process (after one warm-up call); "
+                             "a process reports its best (default: %(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="CI-size run: tiny models and shapes, one timed round (checks that everything runs)")
     parser.add_argument("--backends", default="hybrid,mkldnn,fused,int8,onnxruntime,onnxruntime-int8,torch",
@@ -71,7 +79,8 @@ def add_arguments(parser):
                         help="stop adding rounds for a shape once a single round of it took longer than this; at "
                              "least one timed round always runs (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads for every framework (default: all cores: os.cpu_count())")
+                        help="threads for every framework (default: what bort.threads gives a user's process: "
+                             "the usable cores)")
     parser.add_argument("--gemm_size", type=int, default=2048,
                         help="n of the n x n x n float32 GEMM that measures the machine's rate: numpy and MXNet "
                              "once at the start, MXNet again in every shape's rounds; each shape's %%GEMM uses the "
@@ -147,15 +156,19 @@ def gemm_calls(size):
 
 def measure_gemm(size, rounds=3):
     """Best float32 GEMM GFLOP/s of numpy and of MXNet over `rounds`."""
+    from threadpoolctl import threadpool_limits
+
     calls = gemm_calls(size)
     best = {name: float("inf") for name in calls}
-    for call in calls.values():
-        call()
-    for _ in range(rounds):
-        for name, call in calls.items():
-            start = time.perf_counter()
+    # numpy's BLAS runs on one thread in this package's processes (bort.threads); the machine's rate needs all.
+    with threadpool_limits(limits=os.cpu_count(), user_api="blas"):
+        for call in calls.values():
             call()
-            best[name] = min(best[name], time.perf_counter() - start)
+        for _ in range(rounds):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                best[name] = min(best[name], time.perf_counter() - start)
     return {name: 2.0 * size ** 3 / seconds / 1e9 for name, seconds in best.items()}
 
 
@@ -236,18 +249,25 @@ class _Models:
             call = make_backend(backend, self.fresh_model(model), calibration=calibration)
         return Runner(model, backend, self.config(model), call, time.perf_counter() - start, note)
 
-    def _torch_call(self, model):
-        import torch
-
+    def hf_directory(self, model):
+        """The model's weights as a transformers BertModel directory (written once)."""
         from ..checkpoint import open_source
         from ..export import hf
 
-        torch.set_num_threads(self.args.threads)
         directory = os.path.join(self.scratch, f"{model}_hf")
-        os.makedirs(directory, exist_ok=True)
-        source = open_source(self.params_file(model), num_heads=self.config(model).num_heads, with_mlm=False)
-        hf.write_hf(source, directory)
-        net, _ = hf.load_hf_model(directory)
+        if not os.path.exists(os.path.join(directory, "config.json")):
+            os.makedirs(directory, exist_ok=True)
+            source = open_source(self.params_file(model), num_heads=self.config(model).num_heads, with_mlm=False)
+            hf.write_hf(source, directory)
+        return directory
+
+    def _torch_call(self, model):
+        import torch
+
+        from ..export import hf
+
+        torch.set_num_threads(self.args.threads)
+        net, _ = hf.load_hf_model(self.hf_directory(model))
 
         def call(ids, valid_length, positions=None):
             mask = torch.from_numpy((np.arange(ids.shape[1])[None, :] < valid_length[:, None]).astype(np.int64))
@@ -258,9 +278,8 @@ class _Models:
 
         return call
 
-    def _onnx_call(self, model, backend):
-        from ..inference.backends import make_backend
-
+    def onnx_file(self, model):
+        """The model exported to ONNX (written once)."""
         try:
             from ..export.commands import export
         except ImportError as err:
@@ -269,8 +288,13 @@ class _Models:
         if not os.path.exists(directory):
             export(self.params_file(model), "onnx", directory, num_heads=self.config(model).num_heads,
                    lengths=(7, 32))
+        return os.path.join(directory, "model.onnx")
+
+    def _onnx_call(self, model, backend):
+        from ..inference.backends import make_backend
+
         # Without the arena onnxruntime returns large buffers after each call instead of keeping the peak.
-        return make_backend(backend, self.fresh_model(model), onnx_path=os.path.join(directory, "model.onnx"),
+        return make_backend(backend, self.fresh_model(model), onnx_path=self.onnx_file(model),
                             threads=self.args.threads, memory_arena=False)
 
 
@@ -359,11 +383,63 @@ def time_bucketing(runner, count, max_length, rounds):
                 seconds=seconds, speedup=seconds["input_order"] / seconds["sorted_by_length"])
 
 
-def run(args):
-    from ..inference.backends import set_thread_env
+def run_record(runner, shape, seconds, gemm_rate):
+    """One result row: the best of `seconds` (and their median) for a runner at a shape, with its GFLOP/s and
+    their share of the GEMM rate measured alongside."""
+    best = min(seconds)
+    pruned = runner.output == FIRST_TOKEN and runner.backend in PRUNING_BACKENDS
+    flops = encoder_flops(runner.config, *shape, last_layer_outputs=1 if pruned else None)
+    return dict(model=runner.model, backend=runner.backend, output=runner.output, batch=shape[0], length=shape[1],
+                seconds=best, median_seconds=float(np.median(seconds)), rounds=len(seconds),
+                sequences_per_s=shape[0] / best, tokens_per_s=shape[0] * shape[1] / best, gflop=flops / 1e9,
+                gflops=flops / best / 1e9, gemm_fraction=flops / best / 1e9 / gemm_rate)
 
-    args.threads = args.threads or os.cpu_count() or 1
-    set_thread_env(args.threads)  # before MXNet is first imported by this process
+
+def _time_in_process(args, models, plan, backends, shapes, baseline_shapes, first_token_shapes, gemm_size,
+                     max_length, result):
+    """--isolation inprocess: every runner built in this process, timed round-robin shape by shape."""
+    from bort.progress import tqdm
+
+    vocab_size = models.vocab_size
+    runners = {}
+    for model, backend, _ in tqdm(plan, desc="building models", unit="model"):
+        try:
+            runner = models.runner(model, backend)
+        except (ImportError, ConfigError) as err:
+            result["unavailable"][f"{model}/{backend}"] = str(err)
+            continue
+        runners[(model, backend)] = runner
+        result["setup_seconds"][f"{model}/{backend}"] = round(runner.setup_seconds, 2)
+        if runner.note:
+            result["notes"][f"{model}/{backend}"] = runner.note
+    timed_baseline_shapes = set(baseline_shapes) if any(model != "bort" for model, _, _ in plan) else set()
+    all_shapes = sorted(set(shapes) | timed_baseline_shapes | set(first_token_shapes), key=lambda s: (s[1], s[0]))
+    outputs = {}
+    gemm_runners = _gemm_runners(gemm_size)
+    for shape in tqdm(all_shapes, desc="timing shapes", unit="shape"):
+        active = [runners[(m, b)] for m, b, model_shapes in plan if (m, b) in runners and shape in model_shapes]
+        if shape in first_token_shapes:
+            active += [first_token_runner(runners[("bort", b)]) for b in backends if ("bort", b) in runners]
+        times = _time_shape(active + gemm_runners, shape, args, vocab_size, outputs)
+        gemm_rate = max(2.0 * gemm_size ** 3 / min(times[_key(g)]) / 1e9 for g in gemm_runners)
+        result["gemm_gflops_per_shape"][f"{shape[0]}x{shape[1]}"] = gemm_rate
+        for runner in active:
+            result["runs"].append(run_record(runner, shape, times[_key(runner)], gemm_rate))
+    bucketing_runner = next((runners[("bort", b)] for b in backends
+                             if b in ("hybrid", "mkldnn", "fused", "mxnet") and ("bort", b) in runners), None)
+    if args.bucketing_examples and bucketing_runner is not None:
+        result["bucketing"] = time_bucketing(bucketing_runner, args.bucketing_examples, max_length,
+                                             args.rounds)
+    for (model, shape, output), by_backend in outputs.items():
+        name = f"{model} {shape[0]}x{shape[1]}" + (" first token" if output == FIRST_TOKEN else "")
+        result["output_check"][name] = _output_differences(by_backend)
+
+
+def run(args):
+    from ..threads import configure_threads
+
+    # Before MXNet is first imported by this process; without --threads, what a user's process gets.
+    args.threads = configure_threads(args.threads).omp_threads
     if args.rounds < 1:
         raise ConfigError(f"--rounds must be at least 1, got {args.rounds}")
     if args.quick:
@@ -387,7 +463,10 @@ def run(args):
     import mxnet as mx
 
     gemm = measure_gemm(gemm_size)
+    from ..cpu_features import describe_cpu
+
     result = dict(threads=args.threads, cpu_count=os.cpu_count(), quick=bool(args.quick), mxnet=mx.__version__,
+                  cpu=describe_cpu(), load_average=os.getloadavg(), isolation=args.isolation,
                   gemm_size=gemm_size, gemm_gflops=gemm, gemm_gflops_per_shape={}, unavailable={}, runs=[],
                   setup_seconds={}, notes={},
                   output_check={})
@@ -395,49 +474,17 @@ def run(args):
         models = _Models(args, scratch, architectures, vocab_size, max_length)
         plan = [("bort", backend, shapes) for backend in backends]
         plan += [(model, backend, baseline_shapes) for model in baseline_models for backend in baseline_backends]
-        from bort.progress import tqdm
+        if args.isolation == "process":
+            from .isolated import time_in_processes
 
-        runners = {}
-        for model, backend, _ in tqdm(plan, desc="building models", unit="model"):
-            try:
-                runner = models.runner(model, backend)
-            except (ImportError, ConfigError) as err:
-                result["unavailable"][f"{model}/{backend}"] = str(err)
-                continue
-            runners[(model, backend)] = runner
-            result["setup_seconds"][f"{model}/{backend}"] = round(runner.setup_seconds, 2)
-            if runner.note:
-                result["notes"][f"{model}/{backend}"] = runner.note
-        timed_baseline_shapes = set(baseline_shapes) if baseline_models and baseline_backends else set()
-        all_shapes = sorted(set(shapes) | timed_baseline_shapes | set(first_token_shapes), key=lambda s: (s[1], s[0]))
-        outputs = {}
-        gemm_runners = _gemm_runners(gemm_size)
-        for shape in tqdm(all_shapes, desc="timing shapes", unit="shape"):
-            active = [runners[(m, b)] for m, b, model_shapes in plan if (m, b) in runners and shape in model_shapes]
-            if shape in first_token_shapes:
-                active += [first_token_runner(runners[("bort", b)]) for b in backends if ("bort", b) in runners]
-            times = _time_shape(active + gemm_runners, shape, args, vocab_size, outputs)
-            gemm_rate = max(2.0 * gemm_size ** 3 / min(times[_key(g)]) / 1e9 for g in gemm_runners)
-            result["gemm_gflops_per_shape"][f"{shape[0]}x{shape[1]}"] = gemm_rate
-            for runner in active:
-                seconds = times[_key(runner)]
-                best = min(seconds)
-                pruned = runner.output == FIRST_TOKEN and runner.backend in PRUNING_BACKENDS
-                flops = encoder_flops(runner.config, *shape, last_layer_outputs=1 if pruned else None)
-                result["runs"].append(dict(
-                    model=runner.model, backend=runner.backend, output=runner.output, batch=shape[0], length=shape[1],
-                    seconds=best, median_seconds=float(np.median(seconds)), rounds=len(seconds),
-                    sequences_per_s=shape[0] / best, tokens_per_s=shape[0] * shape[1] / best,
-                    gflop=flops / 1e9, gflops=flops / best / 1e9,
-                    gemm_fraction=flops / best / 1e9 / gemm_rate))
-        bucketing_runner = next((runners[("bort", b)] for b in backends
-                                 if b in ("hybrid", "mkldnn", "fused", "mxnet") and ("bort", b) in runners), None)
-        if args.bucketing_examples and bucketing_runner is not None:
-            result["bucketing"] = time_bucketing(bucketing_runner, args.bucketing_examples, max_length,
-                                                 args.rounds)
-        for (model, shape, output), by_backend in outputs.items():
-            name = f"{model} {shape[0]}x{shape[1]}" + (" first token" if output == FIRST_TOKEN else "")
-            result["output_check"][name] = _output_differences(by_backend)
+            time_in_processes(args, models, plan, first_token_shapes, gemm_size, result)
+            bucketing_backend = next((b for b in backends if b in ("hybrid", "mkldnn", "fused", "mxnet")), None)
+            if args.bucketing_examples and bucketing_backend is not None:  # in this process, also a user's
+                result["bucketing"] = time_bucketing(models.runner("bort", bucketing_backend),
+                                                     args.bucketing_examples, max_length, args.rounds)
+        else:
+            _time_in_process(args, models, plan, backends, shapes, baseline_shapes, first_token_shapes, gemm_size,
+                             max_length, result)
     result["summary"] = summarize(result, architectures)
     result["wall_seconds"] = round(time.perf_counter() - wall, 1)
     print_report(result)
@@ -516,19 +563,23 @@ QUICK_BANNER = ("SMOKE CHECK (--quick): tiny models, one round each. These numbe
 def print_report(result):
     if result["quick"]:
         print(QUICK_BANNER)
+    from ..cpu_features import isa_summary
+
     gemm = result["gemm_gflops"]
+    print(f"CPU {result['cpu']['model']}, ISA {isa_summary(result['cpu'])}; load average "
+          + " ".join(f"{x:.2f}" for x in result["load_average"]) + f" at the start; isolation: {result['isolation']}")
     print(f"float32 GEMM {result['gemm_size']}^3 at the start: "
           + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gemm.items())
           + f"; {result['threads']} threads on {result['cpu_count']} cores; during each shape's rounds: "
           + ", ".join(f"{k} {v:.1f}" for k, v in result["gemm_gflops_per_shape"].items()))
     header = (f"{'model':11s} {'backend':17s} {'output':11s} {'shape':>7s} {'ms':>9s} {'seq/s':>8s} {'tokens/s':>9s} "
-              f"{'GFLOP/s':>8s} {'%GEMM':>6s}")
+              f"{'GFLOP/s':>8s} {'%GEMM':>6s} {'isa':s}")
     print(header)
     print("-" * len(header))
     for r in sorted(result["runs"], key=lambda r: (r["length"], r["batch"], r["output"], r["model"], r["seconds"])):
         print(f"{r['model']:11s} {r['backend']:17s} {r['output']:11s} {r['batch']:>3d}x{r['length']:<3d} "
               f"{1000 * r['seconds']:9.1f} {r['sequences_per_s']:8.2f} {r['tokens_per_s']:9.0f} {r['gflops']:8.1f} "
-              f"{100 * r['gemm_fraction']:5.0f}%")
+              f"{100 * r['gemm_fraction']:5.0f}% {result['cpu']['isa']}")
     summary = result["summary"]
     for key, entry in summary.items():
         if key.startswith("bort ") and "speedup_vs_torch" in entry:

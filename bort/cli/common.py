@@ -4,6 +4,7 @@ import sys
 
 from ..errors import BortError
 from ..gpu.cuda_libs import prepare_cuda_libraries
+from ..threads import configure_threads
 
 
 def str2bool(value):
@@ -37,6 +38,8 @@ def run_main(main, argv=None):
     try:
         # A CUDA build of MXNet needs the nvidia-*-cu11 wheels' libraries loaded before `import mxnet`.
         prepare_cuda_libraries()
+        # Thread pools sized before MXNet loads (importing `bort` already did; a no-op unless something changed).
+        configure_threads()
         code = main(argv)
     except BortError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -17,7 +17,8 @@ import sys
 from bort.cli.common import run_main, str2bool  # light imports only: MXNet loads after --threads is set
 from bort.cli.flags import ArgumentParser, add_checkpoint_flags, add_vocabulary_flags
 from bort.errors import ConfigError
-from bort.inference.backends import BACKENDS, set_thread_env  # MXNet is imported lazily
+from bort.inference.backends import BACKENDS  # MXNet is imported lazily
+from bort.threads import configure_threads
 
 
 def build_parser():
@@ -120,7 +121,7 @@ def _filled_text(tokenizer, sequence, filled, pair):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    set_thread_env(args.threads)
+    configure_threads(args.threads)  # an explicit --threads wins; before MXNet is imported
     from bort.io_utils import check_output_file
 
     check_output_file(args.output)  # before any inference, not after it

@@ -17,7 +17,7 @@ heads (classifier, MLM decoder) run after it in plain MXNet, so every backend se
 - `onnxruntime`: an ONNX file with inputs `input_ids`, `attention_mask` (from `scripts/export_weights.py
   --format onnx`); `onnxruntime-int8` quantizes its weights dynamically (`onnxruntime.quantization`) first.
 
-Thread counts: MXNet reads OMP_NUM_THREADS once, when it is imported; `set_thread_env` must run before that.
+Thread counts: set up by `bort.threads` when the package is imported (MXNet reads them once, when it loads).
 """
 import os
 import tempfile
@@ -31,15 +31,6 @@ BACKENDS = ("mxnet", "hybrid", "mkldnn", "fused", "int8", "onnxruntime", "onnxru
 MXNET_BACKENDS = ("mxnet", "hybrid", "mkldnn", "fused", "int8")
 ONNX_BACKENDS = ("onnxruntime", "onnxruntime-int8")
 CALIBRATION_MODES = ("naive", "entropy")
-
-
-def set_thread_env(threads):
-    """Set the OpenMP/MKL thread counts in the environment (takes effect for libraries not yet loaded)."""
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {threads}")
-        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MXNET_OMP_MAX_THREADS"):
-            os.environ[name] = str(threads)
 
 
 def check_positions(positions, ids):
