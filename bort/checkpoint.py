@@ -141,10 +141,10 @@ def vocabulary_identity(tokenizer):
                 special_ids={role: int(i) for role, i in tokenizer.special_ids.items()})
 
 
-def make_record(model, task=None, pair_layout=None, max_seq_length=None, tokenizer=None):
+def make_record(model, task=None, pair_layout=None, max_seq_length=None, tokenizer=None, vocabulary=None):
     """The record of `model` (a `BortModel` or `BortClassifier`): architecture, dtype, what the file holds, and,
     when given, the task (name, head, label names), the pair layout and length of the training features and the
-    vocabulary's identity."""
+    vocabulary's identity (from `tokenizer`, or `vocabulary` = `vocabulary_identity(tokenizer)` computed once)."""
     is_classifier = hasattr(model, "classifier") and hasattr(model, "bort")
     bort = model.bort if is_classifier else model
     kind = CLASSIFIER if is_classifier else (MLM if bort.use_decoder else ENCODER)
@@ -161,8 +161,8 @@ def make_record(model, task=None, pair_layout=None, max_seq_length=None, tokeniz
         record["pair_layout"] = pair_layout
     if max_seq_length is not None:
         record["max_seq_length"] = int(max_seq_length)
-    if tokenizer is not None:
-        record["vocabulary"] = vocabulary_identity(tokenizer)
+    if tokenizer is not None or vocabulary is not None:
+        record["vocabulary"] = vocabulary or vocabulary_identity(tokenizer)
     return record
 
 

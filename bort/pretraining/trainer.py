@@ -270,7 +270,8 @@ def check_finite(step, parts, grad_norm, scaler):
 def _pretrain(cfg, dist):
     from bort.progress import tqdm
 
-    from ..checkpoint import get_bort_model
+    from ..checkpoint import get_bort_model, make_record, vocabulary_identity
+    from ..tokenizer import BortTokenizer
     from .teacher import load_teacher
 
     ctx = _context(cfg, dist)
@@ -313,12 +314,16 @@ def _pretrain(cfg, dist):
         logger.log(event="resume_requested_but_no_checkpoint", ckpt_dir=cfg.ckpt_dir)
     dist.broadcast_parameters(student)
 
+    # Each checkpoint's record (model.json, bort.checkpoint) names the vocabulary besides the architecture.
+    vocabulary = vocabulary_identity(BortTokenizer.from_directory(cfg.vocab)) if cfg.vocab and dist.is_main else None
+
     def write_checkpoint():
         positions = _gather_positions(dist, position)
         if dist.is_main:
             state = dict(data_positions=positions, num_workers=dist.size, loss_scaler=scaler.state_dict(),
                          seed=cfg.seed, vocab_size=vocab_size, model=cfg.model)
-            return save_checkpoint(cfg.ckpt_dir, step, student, trainer, state, keep=cfg.keep_checkpoints)
+            return save_checkpoint(cfg.ckpt_dir, step, student, trainer, state, keep=cfg.keep_checkpoints,
+                                   record=make_record(student, vocabulary=vocabulary))
         return None
 
     stream = train_data.batches(position)
