@@ -21,6 +21,7 @@ from bort.cli import run_main  # noqa: E402
 from bort.errors import ConfigError, ParamsError, VocabError  # noqa: E402
 from bort.export import hf  # noqa: E402
 from bort.export.commands import export, import_from_hf  # noqa: E402
+from bort.export.hf_import import import_hf  # noqa: E402
 from bort.export.onnx import onnx_runner, open_session  # noqa: E402
 from bort.export.symbol import import_symbol, symbol_runner  # noqa: E402
 from bort.params import release_parameter_names  # noqa: E402
@@ -176,7 +177,7 @@ def test_hf_encoder_export_loads_clean_in_bertmodel_and_automodel(tmp_path):
         # The identity pooler: pooler_output is tanh of the first token's vector.
         np.testing.assert_allclose(out.pooler_output.numpy(), np.tanh(hidden[:, 0]), atol=1e-6)
     # Back to .params: the encoder's names only (no decoder), bit-identical, the filled-in pooler dropped silently.
-    _, _, notes = hf.hf_to_params(str(tmp_path / "enc"), str(tmp_path / "enc.params"))
+    notes = import_hf(str(tmp_path / "enc"), str(tmp_path / "enc.params")).report.notes()
     assert notes == []
     back, original = mx.nd.load(str(tmp_path / "enc.params")), mx.nd.load(_fixture("tiny_fp32.params"))
     assert list(back) == release_parameter_names(2, with_decoder=False)
@@ -367,16 +368,16 @@ def test_from_hf_folds_a_token_type_row_and_refuses_other_models(tmp_path):
     shift = np.linspace(-1, 1, 64, dtype=np.float32)
     weights["bert.embeddings.token_type_embeddings.weight"] = shift[None, :]
     save_file(weights, weights_path, metadata={"format": "pt"})
-    _, _, notes = hf.hf_to_params(str(tmp_path / "hf"), str(tmp_path / "folded.params"))
+    notes = import_hf(str(tmp_path / "hf"), str(tmp_path / "folded.params")).report.notes()
     assert any("token-type row 0" in note for note in notes)
     folded = mx.nd.load(str(tmp_path / "folded.params"))["encoder.position_weight"].asnumpy()
     original = mx.nd.load(_fixture("tiny_fp32.params"))["encoder.position_weight"].asnumpy()
     np.testing.assert_array_equal(folded, original + shift)
 
     config_path = tmp_path / "hf" / "config.json"
-    config_path.write_text(json.dumps(dict(json.loads(config_path.read_text()), model_type="roberta")))
-    with pytest.raises(ParamsError, match="only BERT-type"):
-        hf.hf_to_params(str(tmp_path / "hf"), str(tmp_path / "other.params"))
+    config_path.write_text(json.dumps(dict(json.loads(config_path.read_text()), model_type="gpt2")))
+    with pytest.raises(ParamsError, match="model_type 'gpt2' is not supported"):
+        import_hf(str(tmp_path / "hf"), str(tmp_path / "other.params"))
 
 
 def test_vocabulary_of_another_size_is_refused_before_anything_is_written(tmp_path):

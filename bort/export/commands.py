@@ -61,7 +61,6 @@ def export(params, fmt, out, model_name=None, num_heads=None, vocab=None, merges
     The architecture (heads included), the label names and the pair layout the tokenizer files build come from
     the checkpoint's record; `model_name` gives the heads of a file without one. `num_heads` or a vocabulary
     that contradicts the record is an error unless `force` (which also replaces an existing `out`).
-
     Raises ParamsError if a float32 export does not reproduce the MXNet model within its bound (nothing is
     written then).
     """
@@ -161,14 +160,18 @@ def _export_symbol(source, directory, lengths):
 
 
 def import_from_hf(directory, out, force=False):
-    """Convert a HF BERT directory into a Bort `.params` file; returns the lines to print."""
-    if not str(out).endswith(".params"):
-        raise ConfigError(f"--out {out}: with --from-hf, --out names the .params file to write")
-    path, config, notes = hf.hf_to_params(directory, out, force=force)
-    heads = int(config["num_attention_heads"])
-    lines = [f"wrote {path}: {config['num_hidden_layers']} layers, units {config['hidden_size']}, "
-             f"FFN {config['intermediate_size']}, {heads} heads, vocab {config['vocab_size']}"]
-    lines.append(f"load it with bort.model.get_bort_model(<model>, params_path=...) where the model has {heads} "
-                 "heads (the number of heads is not stored in a .params file)")
-    lines.extend(f"note: {note}" for note in notes)
+    """Convert a Hugging Face BERT or RoBERTa directory into a Bort `.params` file and its record; the lines to
+    print (what was converted, and loudly, what was dropped)."""
+    from .hf_import import import_hf
+
+    result = import_hf(directory, out, force=force)
+    config = result.config
+    head = {"mlm": "with its MLM head", "encoder": "without an MLM head (an encoder; a distillation teacher needs "
+            "one)", "classifier": f"with a {result.num_classes}-class head"}[result.report.kind]
+    lines = [f"wrote {result.path} and its record {result.record_path}: {config.num_layers} layers, units "
+             f"{config.units}, FFN {config.hidden_size}, {config.num_heads} heads, vocab {config.vocab_size}, "
+             f"max_length {config.max_length}, layer_norm_eps {config.layer_norm_eps:g}, {head}"]
+    lines += result.report.lines()
+    lines.append(f"the record holds the architecture: use it as a teacher with --teacher_model bort "
+                 f"--teacher_params {result.path}")
     return lines
