@@ -291,12 +291,15 @@ class Checkpoint:
             raise CheckpointError(f"{self.record_file} does not describe {self.path}: it records "
                                   f"{', '.join(foreign)}; remove or replace the record")
         flags = {key: value for key, value in dict(overrides, num_heads=num_heads).items() if value is not None}
+        known = {f.name for f in dataclasses.fields(BortConfig)}
+        if set(flags) - known:
+            raise ConfigError(f"unknown model setting(s) {sorted(set(flags) - known)}; valid settings: {sorted(known)}")
         for field in SHAPE_FIELDS:
             if field in flags and flags[field] != shapes[field]:
                 raise ConfigError(f"{field} {flags[field]} contradicts {self.path}, whose shapes give {field} "
                                   f"{shapes[field]}; leave it out (the file decides its sizes)")
         settled = {}
-        for field in {f.name for f in dataclasses.fields(BortConfig)} - set(SHAPE_FIELDS):
+        for field in sorted(known - set(SHAPE_FIELDS)):
             given, recorded = flags.get(field), architecture.get(field)
             if given is not None and recorded is not None and given != recorded and field in COMPUTE_FIELDS:
                 if not force:
@@ -558,7 +561,7 @@ def open_source(params_path, model_name=None, num_heads=None, with_mlm=None, for
         if with_mlm:
             raise ConfigError(f"{checkpoint.path} is a fine-tuned classifier; it exports with its classification "
                               "head, not the MLM head (leave --with-mlm off)")
-        checkpoint.head_names  # noqa: B018 - checks the head's names now, before anything is written
+        classifier_head_names(info)  # the head's names are checked now, before anything is written
         kind = CLASSIFIER
     elif with_mlm is None:
         kind = MLM if info.has_decoder else ENCODER
