@@ -6,6 +6,7 @@
 #   BORT_CUDA=cu117      GPU machines: mxnet-cu117 instead of mxnet, plus the CUDA 11 libraries it links against
 #                        from PyPI's nvidia-*-cu11 wheels (requirements/cuda11.txt; only the NVIDIA driver comes
 #                        from the system), and Horovod with NCCL when a CUDA 11 nvcc is found (docs/gpu.md).
+#                        The environment remembers it (later runs keep the GPU build); BORT_CUDA=cpu switches back.
 #   BORT_TORCH_INDEX=URL with BORT_CUDA: where torch's CPU build comes from (default: PyTorch's CPU index).
 #   --dry-run            resolve every pin against the package index and print name==version; installs nothing.
 set -euo pipefail
@@ -74,4 +75,5 @@ elif [[ "${BORT_SKIP_HOROVOD:-0}" != "1" ]]; then
 fi
 "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT"
 printf '%s' "$STAMP_TEXT" > "$STAMP"
+record_cuda_mode
 echo "[setup_env] ready: $VENV"

@@ -6,12 +6,19 @@
 # PyPI's Linux torch is the CUDA 12 build, whose nvidia-nccl-cu12 wheel would overwrite the CUDA 11 libnccl.so.2
 # that MXNet needs (same folder, same file name).
 INDEX_ARGS=()
+# The mode is remembered in the environment ($VENV/.bort_cuda), so that the launchers' plain
+# `scripts/setup_env.sh` keeps a GPU environment a GPU one; BORT_CUDA=cpu switches back to the CPU build.
+CUDA_MODE_FILE="${VENV:-.venv}/.bort_cuda"
 apply_cuda_pins() {
+  if [[ -z "${BORT_CUDA+set}" && -f "$CUDA_MODE_FILE" ]]; then
+    BORT_CUDA="$(cat "$CUDA_MODE_FILE")"
+  fi
+  [[ "${BORT_CUDA:-}" == cpu ]] && BORT_CUDA=""
   case "${BORT_CUDA:-}" in
     "") return 0 ;;
     cu117) ;;
     *) echo "[setup_env] BORT_CUDA=$BORT_CUDA is not supported: use BORT_CUDA=cu117 (mxnet-cu117, the newest CUDA" \
-            "build of MXNet 1.9.1), or leave it unset for the CPU build" >&2
+            "build of MXNet 1.9.1), or BORT_CUDA=cpu for the CPU build" >&2
        exit 2 ;;
   esac
   local pin kept=()
@@ -23,6 +30,11 @@ apply_cuda_pins() {
   local torch_index="${BORT_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
   [[ -n "$torch_index" ]] && INDEX_ARGS=(--extra-index-url "$torch_index")
   return 0
+}
+
+# After a successful set-up: remember which build this environment holds.
+record_cuda_mode() {
+  if [[ -n "${BORT_CUDA:-}" ]]; then printf '%s\n' "$BORT_CUDA" > "$CUDA_MODE_FILE"; else rm -f "$CUDA_MODE_FILE"; fi
 }
 
 # The CPU and CUDA builds install the same `mxnet` package directory: remove the other one before installing,

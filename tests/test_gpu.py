@@ -345,6 +345,7 @@ def test_prepare_detects_the_cuda_wheel_and_loads_before_import(site, tmp_path, 
 PINS_SCRIPT = """
 set -euo pipefail
 REQ="$1/requirements"
+VENV="$2"
 read_pins() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$@" | grep -v '^$'; }
 BASE_PINS=("numpy==1.23.5" "mxnet==1.9.1" "torch==2.13.0")
 source "$1/scripts/setup_env_cuda.sh"
@@ -353,19 +354,35 @@ printf '%s\\n' "${BASE_PINS[@]}" "--" "${INDEX_ARGS[@]}"
 """
 
 
-@pytest.mark.parametrize("cuda,torch_index", [("", None), ("cu117", None), ("cu117", ""), ("cu118", None)])
-def test_setup_env_gpu_mode_swaps_the_mxnet_pin(cuda, torch_index):
+# (BORT_CUDA, BORT_TORCH_INDEX, what the environment remembers; None: unset) -> the build installed
+SETUP_MODES = [
+    ("", None, None, "cpu"),
+    ("cu117", None, None, "cu117"),
+    ("cu117", "", None, "cu117"),
+    (None, None, "cu117", "cu117"),  # a launcher's plain setup_env.sh keeps a GPU environment a GPU one
+    ("cpu", None, "cu117", "cpu"),  # and BORT_CUDA=cpu switches it back
+    (None, None, None, "cpu"),
+    ("cu118", None, None, "error"),
+]
+
+
+@pytest.mark.parametrize("cuda,torch_index,remembered,expected", SETUP_MODES)
+def test_setup_env_gpu_mode_swaps_the_mxnet_pin(tmp_path, cuda, torch_index, remembered, expected):
     env = {k: v for k, v in os.environ.items() if k not in ("BORT_CUDA", "BORT_TORCH_INDEX")}
-    env["BORT_CUDA"] = cuda
+    if cuda is not None:
+        env["BORT_CUDA"] = cuda
     if torch_index is not None:
         env["BORT_TORCH_INDEX"] = torch_index
-    run = subprocess.run(["bash", "-c", PINS_SCRIPT, "pins", ROOT], capture_output=True, text=True, env=env)
-    if cuda == "cu118":
+    if remembered is not None:
+        (tmp_path / ".bort_cuda").write_text(remembered + "\n")
+    run = subprocess.run(["bash", "-c", PINS_SCRIPT, "pins", ROOT, str(tmp_path)], capture_output=True, text=True,
+                         env=env)
+    if expected == "error":
         assert run.returncode == 2 and "use BORT_CUDA=cu117" in run.stderr
         return
     pins, index_args = run.stdout.split("--\n")
     pins = pins.split()
-    if not cuda:  # the CPU path (what CI builds) is untouched
+    if expected == "cpu":  # the CPU path (what CI builds) is untouched
         assert pins == ["numpy==1.23.5", "mxnet==1.9.1", "torch==2.13.0"] and index_args.strip() == ""
         return
     with open(os.path.join(ROOT, "requirements", "cuda11.txt")) as handle:
@@ -373,5 +390,5 @@ def test_setup_env_gpu_mode_swaps_the_mxnet_pin(cuda, torch_index):
     assert pins == ["numpy==1.23.5", "torch==2.13.0"] + cuda_pins
     assert "mxnet-cu117==1.9.1" in pins and any(p.startswith("nvidia-cudnn-cu11==8.") for p in pins)
     assert any(p.startswith("nvidia-nccl-cu11==2.") for p in pins)
-    expected = "" if torch_index == "" else "--extra-index-url\nhttps://download.pytorch.org/whl/cpu"
-    assert index_args.strip() == expected
+    expected_index = "" if torch_index == "" else "--extra-index-url\nhttps://download.pytorch.org/whl/cpu"
+    assert index_args.strip() == expected_index
