@@ -421,10 +421,10 @@ class Checkpoint:
             for key in ("task", "labels", "pair_layout", "max_seq_length"):
                 if self.record.get(key) is not None:
                     value = self.record[key]
-                    lines.append(f"  {key + ':':<13}{', '.join(value) if isinstance(value, list) else value}")
+                    lines.append(f"  {key + ':':<16}{', '.join(value) if isinstance(value, list) else value}")
             vocabulary = self.record.get("vocabulary")
             if vocabulary:
-                lines.append(f"  vocabulary:  {vocabulary.get('format')}, {vocabulary.get('size')} tokens, sha256 "
+                lines.append(f"  vocabulary:     {vocabulary.get('format')}, {vocabulary.get('size')} tokens, sha256 "
                              f"{str(vocabulary.get('sha256'))[:16]}...")
         if self.nonfinite:
             lines.append(f"NON-FINITE:  {len(self.nonfinite)} tensors hold NaN or infinite values:")

@@ -266,7 +266,7 @@ def test_nonfinite_weights_are_refused_naming_the_tensors(finetuned, tmp_path, c
     assert "NON-FINITE:  2 tensors" in out and "classifier.3.bias: 0 NaN, 1 infinite" in out
     assert inspect_main([finetuned]) == 0
     out = capsys.readouterr().out
-    assert "heads:       4" in out and "pair_layout: bort_release" in out and "values:      all finite" in out
+    assert "heads:       4" in out and "pair_layout:    bort_release" in out and "values:      all finite" in out
 
 
 # ------------------------------------------------------------------------------------------------ one read
