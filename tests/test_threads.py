@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bort.errors import ConfigError
@@ -119,3 +120,40 @@ def test_usable_cores_honours_a_cgroup_quota(tmp_path):
     assert usable_cores(str(quota)) == 1  # half a CPU still gets one thread
     quota.write_text("max 100000\n")
     assert usable_cores(str(quota)) == len(os.sched_getaffinity(0))
+
+
+FINETUNE = """
+import sys
+import numpy as np
+from bort.finetune.config import FinetuneConfig
+from bort.finetune.trainer import finetune
+demo = "{demo}"
+config = FinetuneConfig(vocab=demo + "/vocab/vocab.json", merges=demo + "/vocab/merges.txt", task_name="WNLI",
+                        data_dir=demo + "/glue", num_layers=2, units=64, hidden_size=128, num_heads=4,
+                        model_max_length=128, max_len=96, batch_size=8, dev_batch_size=16, epochs=1,
+                        ramp_up_epochs=1, progress=False, init="gaussian", prob=0.02, lr=1e-3, dropout=0.1,
+                        predict=False, output_dir=sys.argv[1])
+model = finetune(config)["model"]
+np.savez(sys.argv[2], **{{name: p.data().asnumpy() for name, p in model._collect_params_with_prefix().items()}})
+"""
+
+
+def test_finetuning_weights_do_not_depend_on_the_thread_setup(tmp_path):
+    """The package now gives MXNet every core where it used to keep half: same seed, same weights (to float
+    tolerance) with one OpenMP thread as with the default set-up."""
+    program = FINETUNE.format(demo=os.path.join(REPO_ROOT, "data", "demo"))
+    weights = []
+    for name, variables in (("one", {"OMP_NUM_THREADS": "1"}), ("default", {})):
+        env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+        env.update(variables, PYTHONPATH=REPO_ROOT)
+        out = tmp_path / f"{name}.npz"
+        completed = subprocess.run([sys.executable, "-c", program, str(tmp_path / name), str(out)], env=env,
+                                   capture_output=True, text=True, timeout=600)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        weights.append(dict(np.load(out)))
+    one, default = weights
+    assert one.keys() == default.keys() and len(one) > 10
+    for name in one:
+        np.testing.assert_allclose(default[name], one[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    # the run trained: the head moved away from its initialisation scale
+    assert any(np.abs(value).max() > 0.1 for value in one.values())

@@ -82,14 +82,20 @@ import numpy as np
 import torch
 import transformers
 
+import contextlib
+
 net = transformers.AutoModel.from_pretrained(spec["hf_dir"]).eval()
+if spec["variant"] == "torch-int8":
+    net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def call(ids, valid_length, positions):
     mask = torch.from_numpy((np.arange(ids.shape[1])[None, :] < valid_length[:, None]).astype(np.int64))
-    with torch.inference_mode():
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if spec["variant"] == "torch-bf16" else (
+        contextlib.nullcontext())
+    with torch.inference_mode(), autocast:
         sequence = net(input_ids=torch.from_numpy(ids.astype(np.int64)), attention_mask=mask).last_hidden_state
-    sequence = sequence.numpy()
+    sequence = sequence.float().numpy()
     return sequence if positions is None else np.take_along_axis(sequence, positions[:, :, None], axis=1)
 ''' + _TIMING_LOOP
 
@@ -136,7 +142,7 @@ def time_in_processes(args, models, plan, first_token_shapes, gemm_size, result)
     """Fill result['runs'] (and GEMM rates, set-up times, output checks) from fresh worker processes."""
     from bort.progress import tqdm
 
-    from .inference import FIRST_TOKEN, SEQUENCE, TORCH, Runner, _output_differences, run_record
+    from .inference import FIRST_TOKEN, SEQUENCE, TORCH_VARIANTS, Runner, _output_differences, run_record
 
     participants = []  # (model, backend, program, spec)
     for model, backend, shapes in plan:
@@ -146,8 +152,8 @@ def time_in_processes(args, models, plan, first_token_shapes, gemm_size, result)
         config = models.config(model)
         spec = dict(vocab_size=config.vocab_size, cells=cells, calls=args.calls_per_process)
         try:
-            if backend == TORCH:
-                program, spec["hf_dir"] = TORCH_WORKER, models.hf_directory(model)
+            if backend in TORCH_VARIANTS:
+                program, spec["hf_dir"], spec["variant"] = TORCH_WORKER, models.hf_directory(model), backend
             else:
                 program = MXNET_WORKER
                 spec.update(params=models.params_file(model), calibration_batches=args.calibration_batches,
