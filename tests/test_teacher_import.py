@@ -282,3 +282,34 @@ def test_hf_teacher_from_import_to_exported_student(tmp_path, demo_shards, famil
     model, info = load_hf_model(str(tmp_path / "student"))
     assert not any(info.values()), info
     assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.vocab_size) == (1, 32, 858)
+
+
+# ------------------------------------------------------------------------------------------------ run_recipe.sh
+def _recipe(*args):
+    import subprocess
+
+    return subprocess.run([os.path.join(REPO, "run_recipe.sh"), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_recipe_help_and_arguments_checked_before_any_work(tmp_path):
+    done = _recipe("--help")
+    assert done.returncode == 0
+    for step in ("import", "extract", "distil", "agora", "export", "DEMO", "--resume", "--force"):
+        assert step in done.stdout, step
+    (tmp_path / "teacher").mkdir()
+    existing = tmp_path / "run"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    cases = [
+        (["DEMO", "--nope"], "unknown argument --nope"),
+        (["DEMO", "--force", "--resume"], "choose one"),
+        (["DEMO", "--corpus", "x.txt"], "DEMO chooses its own"),
+        ([str(tmp_path / "absent")], "is not a directory"),
+        ([str(tmp_path / "teacher")], "has no config.json"),
+        (["DEMO", "--out", str(existing)], "already exists; pass --resume"),
+        (["DEMO", "--pretrain_steps", "0", "--out", str(tmp_path / "new")], "positive integer"),
+    ]
+    for args, message in cases:
+        done = _recipe(*args)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+    assert os.listdir(existing) == ["keep.txt"] and not (tmp_path / "new").exists()
