@@ -106,9 +106,13 @@ def test_bert_with_token_types_pooler_and_nsp_head_matches_transformers(tmp_path
     assert record["imported_from"]["model_type"] == "bert" and "vocabulary" not in record
 
 
-@pytest.mark.parametrize("weights", ["safetensors", "bin"])
+@pytest.mark.parametrize("weights", ["safetensors", "sharded", "bin"])
 def test_roberta_matches_transformers(tmp_path, weights):
     model = _roberta(str(tmp_path / "roberta"))
+    if weights == "sharded":
+        shutil.rmtree(str(tmp_path / "roberta"))
+        model.save_pretrained(str(tmp_path / "roberta"), max_shard_size="20KB")
+        assert os.path.isfile(str(tmp_path / "roberta" / "model.safetensors.index.json"))
     if weights == "bin":
         # Older checkpoints: a pickled state dict that also stores the tied decoder weight and bias.
         os.remove(str(tmp_path / "roberta" / "model.safetensors"))
