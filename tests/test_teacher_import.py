@@ -203,6 +203,11 @@ def test_bad_directories_and_weights(tmp_path):
         import_hf(str(tmp_path / "empty"), str(tmp_path / "x.params"))
     with pytest.raises(ParamsError, match="not a directory"):
         import_hf(str(tmp_path / "nowhere"), str(tmp_path / "x.params"))
+    # config.json is judged before any weight is looked for.
+    (tmp_path / "empty" / "config.json").write_text('{"model_type": "gpt2"}')
+    with pytest.raises(ParamsError, match="model_type 'gpt2' is not supported"):
+        import_hf(str(tmp_path / "empty"), str(tmp_path / "x.params"))
+    os.remove(str(tmp_path / "empty" / "config.json"))
     directory = str(tmp_path / "bert")
     _bert(directory)
     with pytest.raises(ConfigError, match="name the .params file"):

@@ -185,8 +185,10 @@ def _load_bin(path):
 
 
 def read_checkpoint(directory):
-    """(config dict, name -> numpy array, weight file paths) of a Hugging Face model directory."""
+    """(config dict, name -> numpy array, weight file paths) of a Hugging Face model directory; config.json is
+    checked before any weight is read (a multi-gigabyte checkpoint of another architecture fails at once)."""
     config = read_hf_config(directory)
+    bort_config_from_hf(config, os.path.join(directory, CONFIG_FILE))
     paths, kind = weight_files(os.fspath(directory))
     state = {}
     for path in paths:
