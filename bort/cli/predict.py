@@ -72,6 +72,14 @@ def _add_common(parser):
                              "static graph), 'mkldnn' (oneDNN fused graph), 'int8' (quantized, "
                              "calibrated on the first inputs), 'mxnet' (imperative), "
                              "'onnxruntime' / 'onnxruntime-int8' (needs --onnx) (default: %(default)s)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8", "auto"), default="fp32",
+                        help="number format of the encoder: 'fp32' (--backend, exact), 'int8' (the int8 backend, "
+                             "or onnxruntime-int8 with an onnxruntime --backend), 'auto' (int8 where the CPU has "
+                             "AVX512-VNNI or AMX-INT8 and its outputs on the first inputs keep cosine >= "
+                             "--min_cosine to float32, else fp32; the choice is printed), 'bf16' (explains why "
+                             "MXNet 1.9.1 has no faster bf16 path) (default: %(default)s)")
+    parser.add_argument("--min_cosine", type=float, default=0.999,
+                        help="--precision auto: the accuracy bound int8 must meet (default: %(default)s)")
     parser.add_argument("--onnx", default=None,
                         help="ONNX file of the same model for the onnxruntime backends (scripts/export_weights.py "
                              "--format onnx writes model.onnx)")
@@ -80,7 +88,8 @@ def _add_common(parser):
     parser.add_argument("--calib_mode", choices=("naive", "entropy"), default="naive",
                         help="int8 calibration: 'naive' min/max or 'entropy' KL thresholds (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for MXNet/onnxruntime (default: the libraries' own default, all cores)")
+                        help="CPU threads for MXNet/onnxruntime (default: the cores this process may use, see "
+                             "docs/threads.md)")
     parser.add_argument("--batch_size", type=int, default=32, help="sequences per batch (default: %(default)s)")
     parser.add_argument("--sort_by_length", type=str2bool, default=True,
                         help="batch texts of similar length together, so less padding is computed; outputs keep "
@@ -158,13 +167,21 @@ def main(argv=None):
     if truncated:
         print(f"note: {truncated} of {len(sequences)} inputs were longer than {max_length} tokens and were "
               "truncated", file=sys.stderr)
-    calibration = None
-    if args.backend == "int8":
-        calibration = calibration_batches(sequences[:args.calibration_examples], tokenizer.pad_id)
-    backend = make_backend(args.backend, loaded.encoder, onnx_path=args.onnx, calibration=calibration,
-                           calib_mode=args.calib_mode, threads=args.threads)
-    if args.backend in ONNX_BACKENDS:
-        verify_onnx_backend(backend, loaded.encoder, *pad_batch(sequences[:4], tokenizer.pad_id), args.onnx)
+    from bort.inference.precision import resolve
+
+    def build(name):
+        calibration = None
+        if name == "int8":
+            calibration = calibration_batches(sequences[:args.calibration_examples], tokenizer.pad_id)
+        built = make_backend(name, loaded.encoder, onnx_path=args.onnx, calibration=calibration,
+                             calib_mode=args.calib_mode, threads=args.threads)
+        if name in ONNX_BACKENDS:
+            verify_onnx_backend(built, loaded.encoder, *pad_batch(sequences[:4], tokenizer.pad_id), args.onnx)
+        return built
+
+    backend, chosen = resolve(args.precision, args.backend, build, loaded.encoder,
+                              pad_batch(sequences[:8], tokenizer.pad_id), args.min_cosine)
+    print(f"precision: {chosen}", file=sys.stderr)
     common = dict(batch_size=args.batch_size, sort_by_length=args.sort_by_length, progress=args.progress)
 
     if args.task == "embed":
