@@ -74,10 +74,14 @@ import horovod.mxnet as hvd; raise SystemExit(0 if hvd.nccl_built() else 1)'
   for candidate in "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc || true)" /usr/local/cuda/bin/nvcc; do
     if [[ -n "$candidate" && -x "$candidate" ]]; then nvcc="$candidate"; break; fi
   done
-  if [[ -z "$nvcc" ]]; then
+  local release=""
+  [[ -n "$nvcc" ]] && release="$("$nvcc" --version | sed -n 's/.*release \([0-9][0-9.]*\),.*/\1/p')"
+  if [[ "$release" != 11.* ]]; then
+    # Horovod would link the toolkit's own libcudart: a second, different CUDA runtime next to MXNet's 11.x.
     echo "[setup_env] warning: Horovod not built: its NCCL build needs a CUDA 11.x toolkit's nvcc (CUDA_HOME," \
-         "PATH or /usr/local/cuda), which PyPI does not carry; single-process GPU runs work, NUM_PROCS>1 does not." \
-         "Install the CUDA 11.8 toolkit and rerun, or use docker/Dockerfile.gpu" >&2
+         "PATH or /usr/local/cuda; found: ${nvcc:-none} ${release:+(CUDA $release)}), which PyPI does not carry;" \
+         "single-process GPU runs work, NUM_PROCS>1 does not. Install the CUDA 11.8 toolkit and rerun with" \
+         "CUDA_HOME pointing to it, or use docker/Dockerfile.gpu" >&2
     return 0
   fi
   if ! "$VENV/bin/python" -c 'import ctypes; ctypes.CDLL("libcuda.so.1")' 2>/dev/null; then
