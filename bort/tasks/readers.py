@@ -91,6 +91,11 @@ class TsvFile:
         self._handle.close()
 
 
+def _json_problem(err):
+    """`Unterminated string starting at column 9`: json's own message ends in "at" for some errors."""
+    return f"{err.msg.removesuffix(' at')} at column {err.colno}"
+
+
 def read_jsonl(path):
     """Yield `(line_number, record)` for each non-blank line of a JSON-lines file."""
     with open(path, "rb") as handle:
@@ -104,7 +109,7 @@ def read_jsonl(path):
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{line_number}: broken JSON, column {err.colno}: {err.msg}") from None
+                raise DataError(f"{path}:{line_number}: broken JSON ({_json_problem(err)})") from None
             if not isinstance(record, dict):
                 raise DataError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
             yield line_number, record
@@ -120,7 +125,7 @@ def read_json(path):
     try:
         record = json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: broken JSON, column {err.colno}: {err.msg}") from None
+        raise DataError(f"{path}:{err.lineno}: broken JSON ({_json_problem(err)})") from None
     if not isinstance(record, dict):
         raise DataError(f"{path}: expected a JSON object, got {type(record).__name__}")
     return record
