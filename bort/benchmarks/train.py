@@ -35,7 +35,33 @@ for step in range(spec["warmup"], spec["warmup"] + spec["updates"]):
 print("BENCHMARK_RESULT " + json.dumps(dict(setup_seconds=0.0, cells={spec["cell"]: seconds})))
 '''
 
-_SHAPE = dict(num_layers=4, num_heads=8, hidden_size=768, units=1024)
+#: Bort's shape (bort_4_8_768_1024); --quick: a tiny one, to check that every worker runs.
+FULL_SIZE = dict(num_layers=4, num_heads=8, hidden_size=768, units=1024)
+QUICK = dict(num_layers=1, num_heads=2, hidden_size=32, units=16)
+
+# transformers + torch: Bort's shape as a BERT config, and AdamW with BERT's no-decay groups.
+_TORCH_SETUP = r'''
+import numpy as np
+import torch
+import torch.nn.functional as F
+import transformers
+
+batch, length, masks, vocab = spec["batch"], spec["length"], spec["masks"], spec["vocab_size"]
+torch.manual_seed(0)
+arch = spec["arch"]
+config = transformers.BertConfig(vocab_size=vocab, hidden_size=arch["units"], num_hidden_layers=arch["num_layers"],
+                                 num_attention_heads=arch["num_heads"], intermediate_size=arch["hidden_size"],
+                                 max_position_embeddings=514, type_vocab_size=1, num_labels=2,
+                                 hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+
+
+def adamw(model, lr):
+    named = list(model.named_parameters())
+    decay = [p for n, p in named if not n.endswith(("bias", "LayerNorm.weight"))]
+    no_decay = [p for n, p in named if n.endswith(("bias", "LayerNorm.weight"))]
+    return torch.optim.AdamW([dict(params=decay, weight_decay=0.01), dict(params=no_decay, weight_decay=0.0)],
+                             lr=lr, eps=1e-6)
+'''
 
 MXNET_FINETUNE = _PRELUDE + r'''
 import mxnet as mx
@@ -49,7 +75,7 @@ from bort.tasks import get_task
 from bort.training.optim import make_trainer, trainable_parameters
 
 batch, length = spec["batch"], spec["length"]
-config = FinetuneConfig(task_name="SST", batch_size=batch, max_len=length, **spec["overrides"])
+config = FinetuneConfig(task_name="SST", batch_size=batch, max_len=length, **spec["overrides"], **spec["arch"])
 task = get_task("SST")
 seed_everything(config.seed)
 ctx = mx.cpu()
@@ -69,24 +95,11 @@ def update(step):
     mx.nd.waitall()
 ''' + _TIMING
 
-TORCH_FINETUNE = _PRELUDE + r'''
-import numpy as np
-import torch
-import transformers
-
-batch, length = spec["batch"], spec["length"]
-torch.manual_seed(0)
-config = transformers.BertConfig(vocab_size=spec["vocab_size"], hidden_size=1024, num_hidden_layers=4,
-                                 num_attention_heads=8, intermediate_size=768, max_position_embeddings=514,
-                                 type_vocab_size=1, num_labels=2, hidden_dropout_prob=0.1,
-                                 attention_probs_dropout_prob=0.1)
+TORCH_FINETUNE = _PRELUDE + _TORCH_SETUP + r'''
 model = transformers.BertForSequenceClassification(config).train()
-decay = [p for n, p in model.named_parameters() if not n.endswith(("bias", "LayerNorm.weight"))]
-no_decay = [p for n, p in model.named_parameters() if n.endswith(("bias", "LayerNorm.weight"))]
-optimizer = torch.optim.AdamW([dict(params=decay, weight_decay=0.01), dict(params=no_decay, weight_decay=0.0)],
-                              lr=3e-5, eps=1e-6)
+optimizer = adamw(model, 3e-5)
 rng = np.random.RandomState(0)
-ids = torch.from_numpy(rng.randint(5, spec["vocab_size"], size=(batch, length)).astype(np.int64))
+ids = torch.from_numpy(rng.randint(5, vocab, size=(batch, length)).astype(np.int64))
 mask = torch.ones((batch, length), dtype=torch.int64)
 labels = torch.from_numpy(rng.randint(2, size=batch).astype(np.int64))
 
@@ -115,11 +128,11 @@ batch, length, masks, vocab = spec["batch"], spec["length"], spec["masks"], spec
 ctx = mx.cpu()
 mx.random.seed(0)
 cfg = PretrainConfig(train_files=[], vocab_size=vocab, teacher_model="bort_4_8_768_1024", batch_size=batch)
-student, _ = get_bort_model(cfg.model, vocab_size=vocab, use_decoder=True, ctx=ctx)
+student, _ = get_bort_model(cfg.model, vocab_size=vocab, use_decoder=True, ctx=ctx, **spec["arch"])
 with tempfile.TemporaryDirectory() as scratch:
     teacher_file = os.path.join(scratch, "teacher.params")
-    save_parameters(get_bort_model(cfg.model, vocab_size=vocab, use_decoder=True)[0], teacher_file)
-    teacher = load_teacher(cfg.model, teacher_file, vocab, ctx)
+    save_parameters(get_bort_model(cfg.model, vocab_size=vocab, use_decoder=True, **spec["arch"])[0], teacher_file)
+    teacher = load_teacher(cfg.model, teacher_file, vocab, ctx, num_heads=spec["arch"]["num_heads"])
 params = trainable_parameters(student)
 trainer = make_trainer(student, cfg.optimizer, cfg.lr, cfg.epsilon, cfg.weight_decay)
 rng = np.random.RandomState(0)
@@ -141,23 +154,10 @@ def update(step):
     mx.nd.waitall()
 ''' + _TIMING
 
-TORCH_PRETRAIN = _PRELUDE + r'''
-import numpy as np
-import torch
-import torch.nn.functional as F
-import transformers
-
-batch, length, masks, vocab = spec["batch"], spec["length"], spec["masks"], spec["vocab_size"]
-torch.manual_seed(0)
-config = transformers.BertConfig(vocab_size=vocab, hidden_size=1024, num_hidden_layers=4, num_attention_heads=8,
-                                 intermediate_size=768, max_position_embeddings=514, type_vocab_size=1,
-                                 hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+TORCH_PRETRAIN = _PRELUDE + _TORCH_SETUP + r'''
 student = transformers.BertForMaskedLM(config).train()
 teacher = transformers.BertForMaskedLM(config).eval()
-decay = [p for n, p in student.named_parameters() if not n.endswith(("bias", "LayerNorm.weight"))]
-no_decay = [p for n, p in student.named_parameters() if n.endswith(("bias", "LayerNorm.weight"))]
-optimizer = torch.optim.AdamW([dict(params=decay, weight_decay=0.01), dict(params=no_decay, weight_decay=0.0)],
-                              lr=1e-4, eps=1e-6)
+optimizer = adamw(student, 1e-4)
 rng = np.random.RandomState(0)
 positions = np.stack([np.sort(rng.choice(np.arange(1, length - 1), masks, replace=False)) for _ in range(batch)])
 ids = torch.from_numpy(rng.randint(5, vocab, size=(batch, length)).astype(np.int64))
@@ -194,6 +194,9 @@ WORKERS = {("finetune", "mxnet"): MXNET_FINETUNE, ("finetune", "torch"): TORCH_F
 
 
 def add_arguments(parser):
+    parser.add_argument("--quick", action="store_true",
+                        help="CI-size run: a tiny model, 2x16, 300 tokens, one update (checks that every worker "
+                             "runs; not a measurement)")
     parser.add_argument("--work", default="finetune,pretrain",
                         help="comma-separated: finetune, pretrain (default: %(default)s)")
     parser.add_argument("--frameworks", default="mxnet,torch",
@@ -218,6 +221,10 @@ def run(args):
     from .inference import _names, parse_shapes
     from .isolated import run_worker
 
+    arch = FULL_SIZE
+    if args.quick:
+        arch, args.shape, args.masks, args.vocab_size = QUICK, "2x16", 3, 300
+        args.rounds, args.warmup, args.updates = 1, 0, 1
     (batch, length), = parse_shapes(args.shape)
     works = _names(args.work, ("finetune", "pretrain"), "work")
     frameworks = _names(args.frameworks, ("mxnet", "torch"), "framework")
@@ -227,12 +234,13 @@ def run(args):
         raise ConfigError(f"--masks {args.masks} must be smaller than the sequence length minus 2")
     cpu = describe_cpu()
     result = dict(cpu=cpu, load_average=os.getloadavg(), batch=batch, length=length, vocab_size=args.vocab_size,
+                  arch=arch, quick=bool(args.quick),
                   rounds=args.rounds, updates=args.updates, seconds={})
     times = {}
     for _ in range(args.rounds):
         for work in works:
             for framework in frameworks:
-                spec = dict(batch=batch, length=length, masks=args.masks, vocab_size=args.vocab_size,
+                spec = dict(batch=batch, length=length, masks=args.masks, vocab_size=args.vocab_size, arch=arch,
                             warmup=args.warmup, updates=args.updates, cell="update",
                             overrides=dict(hybridize=args.finetune_hybridize == "true"))
                 report = run_worker(WORKERS[(work, framework)], spec)
