@@ -23,6 +23,8 @@
 #   --task NAME           fine-tuning task (SST, RTE, MNLI, ...), files in --data_dir DIR
 #   --space FILE          extraction search space, a JSON grid (default: the paper's)
 #   --pretrain_steps N    distillation steps (default 100000; DEMO 300)
+#   --seq_length N        tokens per pretraining sequence and extraction's i* length (default: 128, at most the
+#                         teacher's max_length)
 #   --device cpu|gpu      where extraction, distillation and Agora run (default gpu; DEMO cpu)
 #   --extract_flags "..." --pretrain_flags "..." --agora_flags "..." --export_flags "..."
 #                         more flags for one step (split on spaces), e.g. --pretrain_flags "--lr 5e-5"
@@ -37,16 +39,17 @@ fail() { echo "error: $*" >&2; exit 2; }
 if [[ "$1" == "-h" || "$1" == "--help" ]]; then usage; exit 0; fi
 MODE="$1"
 shift
-OUT="" FORCE=0 RESUME=0 VOCAB="" CORPUS="" TASK="" DATA_DIR="" SPACE="" STEPS="" DEVICE=""
+OUT="" FORCE=0 RESUME=0 VOCAB="" CORPUS="" TASK="" DATA_DIR="" SPACE="" STEPS="" DEVICE="" SEQ_LENGTH=""
 EXTRACT_FLAGS="" PRETRAIN_FLAGS="" AGORA_FLAGS="" EXPORT_FLAGS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --out|--vocab|--corpus|--task|--data_dir|--space|--pretrain_steps|--device|--extract_flags|--pretrain_flags|\
---agora_flags|--export_flags)
+    --out|--vocab|--corpus|--task|--data_dir|--space|--pretrain_steps|--seq_length|--device|--extract_flags|\
+--pretrain_flags|--agora_flags|--export_flags)
       [[ $# -ge 2 ]] || fail "$1 needs a value"
       case "$1" in
         --out) OUT="$2" ;; --vocab) VOCAB="$2" ;; --corpus) CORPUS="$2" ;; --task) TASK="$2" ;;
         --data_dir) DATA_DIR="$2" ;; --space) SPACE="$2" ;; --pretrain_steps) STEPS="$2" ;; --device) DEVICE="$2" ;;
+        --seq_length) SEQ_LENGTH="$2" ;;
         --extract_flags) EXTRACT_FLAGS="$2" ;; --pretrain_flags) PRETRAIN_FLAGS="$2" ;;
         --agora_flags) AGORA_FLAGS="$2" ;; --export_flags) EXPORT_FLAGS="$2" ;;
       esac
@@ -62,7 +65,8 @@ done
 [[ $FORCE -eq 1 && $RESUME -eq 1 ]] && fail "--force starts over and --resume continues: choose one"
 if [[ "$MODE" == "DEMO" ]]; then
   for flag in VOCAB CORPUS TASK DATA_DIR SPACE; do
-    [[ -z "${!flag}" ]] || fail "DEMO chooses its own teacher, data and task; --$(tr 'A-Z' 'a-z' <<<"$flag") is for a real run"
+    [[ -z "${!flag}" ]] ||
+      fail "DEMO chooses its own teacher, data and task; --$(tr 'A-Z' 'a-z' <<<"$flag") is for a real run"
   done
   VOCAB=data/demo/vocab CORPUS=data/sample_text.txt TASK=SST DATA_DIR=data/demo/glue
   STEPS="${STEPS:-300}" DEVICE="${DEVICE:-cpu}" OUT="${OUT:-runs/recipe/DEMO}"
@@ -85,9 +89,12 @@ for file in "${CORPUS_FILES[@]}"; do [[ -f "$file" ]] || fail "--corpus: $file d
 [[ -z "$SPACE" || -f "$SPACE" ]] || fail "--space $SPACE does not exist"
 [[ "$STEPS" =~ ^[1-9][0-9]*$ ]] || fail "--pretrain_steps must be a positive integer, got $STEPS"
 [[ "$DEVICE" == cpu || "$DEVICE" == gpu ]] || fail "--device must be cpu or gpu, got $DEVICE"
+[[ -z "$SEQ_LENGTH" || "$SEQ_LENGTH" =~ ^[1-9][0-9]*$ ]] ||
+  fail "--seq_length must be a positive integer, got $SEQ_LENGTH"
 if [[ -e "$OUT" && $RESUME -eq 0 ]]; then
   if [[ $FORCE -eq 0 ]]; then
-    [[ -d "$OUT" && -z "$(ls -A "$OUT")" ]] || fail "$OUT already exists; pass --resume to continue it or --force to start over"
+    [[ -d "$OUT" && -z "$(ls -A "$OUT")" ]] ||
+      fail "$OUT already exists; pass --resume to continue it or --force to start over"
   fi
 fi
 read -r -a EXTRACT_EXTRA <<<"$EXTRACT_FLAGS"
@@ -127,13 +134,15 @@ PYEOF
   echo "[recipe] import: $TEACHER_DIR -> $TEACHER"
   "$PY" scripts/export_weights.py --from_hf "$TEACHER_DIR" --output "$TEACHER"
   # The teacher's BortConfig fields on their own, for --teacher_config.
-  "$PY" -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))["architecture"], open(sys.argv[2], "w"), indent=1)' \
+  "$PY" -c 'import json, sys
+json.dump(json.load(open(sys.argv[1]))["architecture"], open(sys.argv[2], "w"), indent=1)' \
     "$OUT/teacher/teacher.json" "$OUT/teacher/teacher_config.json"
   finish_step teacher
 fi
 TEACHER_HEADS=$(json_field "$OUT/teacher/teacher_config.json" num_heads)
 MAX_LENGTH=$(json_field "$OUT/teacher/teacher_config.json" max_length)
-SEQ_LENGTH=$(( MAX_LENGTH < 128 ? MAX_LENGTH : 128 ))
+SEQ_LENGTH="${SEQ_LENGTH:-$(( MAX_LENGTH < 128 ? MAX_LENGTH : 128 ))}"
+(( SEQ_LENGTH <= MAX_LENGTH )) || fail "--seq_length $SEQ_LENGTH exceeds the teacher's max_length $MAX_LENGTH"
 
 if ! done_step shards; then
   rm -rf -- "$OUT/shards"
@@ -168,8 +177,8 @@ if ! done_step extract; then
   [[ -f "$OUT/extract/state.json" ]] && RESUME_FLAG=(--resume)
   "$PY" scripts/extract_subarchitecture.py --teacher_params "$TEACHER" \
     --teacher_config "$OUT/teacher/teacher_config.json" --train_files "$TRAIN_SHARDS" --eval_files "$EVAL_SHARDS" \
-    --output_dir "$OUT/extract" --seq_len "$SEQ_LENGTH" --device "$DEVICE" "${RESUME_FLAG[@]}" "${BUDGET[@]}" "${SPACE_FLAGS[@]}" \
-    "${EXTRACT_EXTRA[@]}"
+    --output_dir "$OUT/extract" --seq_len "$SEQ_LENGTH" --device "$DEVICE" "${RESUME_FLAG[@]}" "${BUDGET[@]}" \
+    "${SPACE_FLAGS[@]}" "${EXTRACT_EXTRA[@]}"
   "$PY" - "$OUT/extract/summary.json" "$OUT/teacher/teacher_config.json" "$OUT/student.json" <<'PYEOF'
 import json, re, sys
 summary, teacher, out = (json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3])
@@ -189,7 +198,7 @@ ARCH=(--num_layers "$STUDENT_LAYERS" --num_heads "$STUDENT_HEADS" --units "$STUD
 
 if ! done_step pretrain; then
   mkdir -p "$OUT/pretrain"
-  echo "[recipe] distil: D$STUDENT_LAYERS-A$STUDENT_HEADS-H$STUDENT_UNITS-I$STUDENT_FFN for $STEPS steps from the teacher"
+  echo "[recipe] distil: $(json_field "$OUT/student.json" key) for $STEPS steps from the teacher"
   if [[ "$MODE" == "DEMO" ]]; then
     SCHEDULE=(--batch_size 16 --lr 2e-3 --warmup_ratio 0.1 --log_interval 50 --ckpt_interval 100 --eval_interval 100
               --max_eval_batches 4 --dtype float32)
@@ -232,5 +241,6 @@ if ! done_step export; then
     --vocab "$VOCAB/vocab.json" --merges "$VOCAB/merges.txt" --force "${EXPORT_EXTRA[@]}"
   finish_step export
 fi
-echo "[recipe] finished in $(( $(date +%s) - STARTED )) s: teacher $TEACHER, pick $(json_field "$OUT/student.json" key),"
+echo "[recipe] finished in $(( $(date +%s) - STARTED )) s: teacher $TEACHER,"
+echo "         pick $(json_field "$OUT/student.json" key),"
 echo "         fine-tuned $FINAL, Hugging Face export $OUT/export/hf"
