@@ -458,9 +458,11 @@ def test_error_messages_read_cleanly(tmp_path):
 
 def test_benchmark_quick_is_labelled_a_smoke_check(capsys):
     from bort.benchmarks.inference import print_report
+    from bort.cpu_features import describe_cpu
 
     print_report(dict(quick=True, gemm_gflops={"mxnet": 10.0}, gemm_size=64, threads=1, cpu_count=2,
-                      gemm_gflops_per_shape={}, runs=[], output_check={}, unavailable={},
+                      gemm_gflops_per_shape={}, runs=[], output_check={}, unavailable={}, cpu=describe_cpu(),
+                      load_average=(0.0, 0.0, 0.0), isolation="inprocess",
                       summary={"goal_1_3x_torch_at_8x128": True}))
     out = capsys.readouterr().out
     assert out.startswith("SMOKE CHECK (--quick)") and "not a measurement" in out and " met" not in out
