@@ -43,7 +43,6 @@ CLASSIFIER = "classifier"
 
 RECORD_FORMAT = "bort-checkpoint-record"
 RECORD_VERSION = 1
-IMPORT_RECORD_NAME = "bort-params"  # the architecture-only record of a model imported from Hugging Face
 DEFAULT_MODEL = "bort_4_8_768_1024"
 SHAPE_FIELDS = ("vocab_size", "units", "hidden_size", "num_layers", "max_length")
 # Fields that change what a trained model computes: a flag contradicting the record on these is an error.
@@ -79,8 +78,6 @@ def read_record(params_path):
     if "format_version" not in record:
         if "model_config" in record or "task" in record:
             return _upgrade_head_record(record)
-        if record.get("record") == IMPORT_RECORD_NAME and isinstance(record.get("config"), dict):
-            return _upgrade_import_record(record)
         raise CheckpointError(f"{path} is not a Bort checkpoint record (no format_version); move it away from "
                               f"{params_path} or remove it")
     version = record["format_version"]
@@ -105,14 +102,6 @@ def _upgrade_head_record(record):
         upgraded.pop("labels", None)
     return upgraded
 
-
-def _upgrade_import_record(record):
-    """The record `bort-export --from-hf` writes beside an imported model: the architecture and where it came
-    from (its vocabulary is named by file digests, not by the content digest compared here)."""
-    upgraded = dict(format=RECORD_FORMAT, format_version=0, architecture=record["config"])
-    if isinstance(record.get("vocabulary"), dict):
-        upgraded["source_vocabulary"] = record["vocabulary"]
-    return upgraded
 
 
 def write_record(params_path, record):
