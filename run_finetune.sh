@@ -41,6 +41,15 @@ esac
 ARGS+=("$@")
 
 NUM_PROCS="${NUM_PROCS:-1}"
+if ! [[ "$NUM_PROCS" =~ ^[1-9][0-9]*$ ]]; then
+  echo "error: NUM_PROCS must be a whole number >= 1, got '$NUM_PROCS'" >&2
+  exit 2
+fi
+if [[ "$NUM_PROCS" -gt 1 && ! -x .venv/bin/horovodrun ]]; then
+  echo "error: NUM_PROCS=$NUM_PROCS needs Horovod, which this environment lacks (it was installed with" \
+       "BORT_SKIP_HOROVOD=1?); rerun scripts/setup_env.sh without it, or use NUM_PROCS=1" >&2
+  exit 2
+fi
 # Before any work, once for all workers: stop if this machine's GPUs cannot run the installed MXNet wheel.
 .venv/bin/python scripts/check_gpu.py --count "$NUM_PROCS" --flags "${ARGS[@]}"
 if [[ "$NUM_PROCS" -gt 1 ]]; then

@@ -26,8 +26,15 @@ def device(config, dist):
     if config.gpu is None:
         return mx.cpu()
     if mx.context.num_gpus() == 0:
-        raise ConfigError(f"--gpu {config.gpu} was given but MXNet sees no GPU (is the mxnet-cu* build "
-                          "installed?); leave --gpu out to run on CPU")
+        from ..gpu.preflight import installed_mxnet
+
+        wheel = installed_mxnet()
+        why = (f"{wheel} is installed but the NVIDIA driver shows it no GPU (check nvidia-smi and "
+               "CUDA_VISIBLE_DEVICES)" if wheel and wheel.startswith("mxnet-cu") else
+               f"the installed MXNet build ({wheel or 'none'}) is CPU-only; install the GPU build with "
+               "BORT_CUDA=cu117 scripts/setup_env.sh")
+        raise ConfigError(f"--gpu {config.gpu} was given but MXNet sees no GPU: {why}; or leave --gpu out to "
+                          "run on CPU")
     # One process per GPU under Horovod: the local rank picks the card; --gpu is the single-process choice.
     index = dist.local_rank if dist.size > 1 else config.gpu
     require_usable_gpu(index)  # stops here, before any work, on a GPU the installed wheel has no kernels for
