@@ -62,7 +62,7 @@ def build_parser():
                    "factor (1 - epsilon) of the best in the space; 0 = exact (default %(default)s)")
     g.add_argument("--interval_size", type=int, default=4, help="candidates trained between two stop checks "
                    "(split over the Horovod ranks; default %(default)s)")
-    g.add_argument("--w_form", choices=FORMS, default="product", help="W-coefficient: ratio e^c / ((1-p)^a (1-i)^b), "
+    g.add_argument("--w_form", choices=FORMS, default="ratio", help="W-coefficient: ratio e^c / ((1-p)^a (1-i)^b), "
                    "product p^a i^b e^c or weighted sum (default %(default)s)")
     g.add_argument("--w_alpha", type=float, default=1.0, help="weight of parameters in W (default %(default)s)")
     g.add_argument("--w_beta", type=float, default=1.0, help="weight of inference cost in W (default %(default)s)")

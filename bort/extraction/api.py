@@ -11,7 +11,7 @@ from .teacher import load_teacher_spec
 
 #: What an extraction writes; --force removes only these from an existing output directory.
 OUTPUTS = (STATE_FILE, LOG_FILE, CANDIDATES_DIR, TIMINGS_FILE, "ranking.csv", "ranking.md", "plot.png",
-           "summary.json")
+           "summary.json", "surrogates.csv", "surrogates.md", "surrogates_ops.png", "surrogates_time.png")
 
 
 def resolve_space(space, base_config):

@@ -144,7 +144,7 @@ class ErrorSurrogate:
         found = self.cached(candidate.key)
         if found is not None:
             return found
-        from ..model import get_bort_model
+        from ..checkpoint import get_bort_model
         from ..pretraining.trainer import PretrainConfig, pretrain
         from ..training.checkpoint import latest_checkpoint
 

@@ -46,8 +46,8 @@ def measure_inference_time(config, seq_len, batch_size=1, repeats=10, backend=DE
     import mxnet as mx
     import numpy as np
 
+    from ..checkpoint import get_bort_model
     from ..inference.backends import make_backend
-    from ..model import get_bort_model
 
     mx.random.seed(seed)
     model, _ = get_bort_model(config, vocab_size=config.vocab_size, use_decoder=False, dropout=0.0,
