@@ -295,6 +295,7 @@ def test_command_extracts_reports_and_resumes(tiny_teacher, tmp_path):
     for key in scored:
         assert (out / "candidates" / key / "result.json").exists()
         assert not (out / "candidates" / key / "training").exists()
+        assert json.loads((out / "candidates" / key / "train_log.jsonl").read_text().splitlines()[-1])["step"] == 3
     # A non-empty output directory is refused; --resume finishes at once with the same pick, training nothing.
     ran = subprocess.run([sys.executable, SCRIPT, *_cli_args(tiny_teacher, out)], capture_output=True, text=True,
                          env=_env(), cwd=REPO, timeout=300)

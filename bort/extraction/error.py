@@ -7,7 +7,7 @@ pretraining), then scored on a held-out slice: the cross-entropy of its MLM dist
 and e*(T) = the same with ξ = T, i.e. T's own entropy; since H(p, q) >= H(p, p), every e*(ξ) >= e*(T).
 
 Each candidate trains in its own directory with resumable checkpoints; its score is written there as
-`result.json`, so a rerun (or another rank) never trains it twice.
+`result.json` (with the distillation's `train_log.jsonl`), so a rerun (or another rank) never trains it twice.
 """
 import dataclasses
 import json
@@ -170,6 +170,10 @@ class ErrorSurrogate:
         value, masks = held_out_cross_entropy(model, self.teacher(), s, self._ctx())
         if s.keep_models:
             save_parameters(model, os.path.join(work_dir, MODEL_FILE))
+        # The distillation log stays beside the score; checkpoints and optimizer state go.
+        log = os.path.join(work_dir, "training", "train_log.jsonl")
+        if os.path.exists(log):
+            os.replace(log, os.path.join(work_dir, "train_log.jsonl"))
         shutil.rmtree(os.path.join(work_dir, "training"), ignore_errors=True)
         result = dict(key=candidate.key, e_star=value, eval_masks=masks, steps=s.steps,
                       train_seconds=round(trained_seconds, 3), seconds=round(time.time() - start, 3))
