@@ -202,6 +202,8 @@ class ExtractionRun:
                       rejected=len(self.space.rejected), teacher=self.teacher_spec.description(),
                       workers=self.dist.size, reference=state["reference"], settings=self.fingerprint["settings"])
             self._save(state)
+        elif state["done"]:
+            return self._result(state)  # a finished run: nothing to redo or log
         else:
             self._log(state, event="resumed", next=state["next"], evaluations=state["evaluations"])
         s, rows, order = self.settings, state["rows"], state["order"]
