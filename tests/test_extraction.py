@@ -327,6 +327,16 @@ def test_invalid_teachers_and_data_give_clear_errors(tiny_teacher, tmp_path):
     spec = load_teacher_spec(str(root / "teacher.params"), '{"num_heads": 4}')
     assert (spec.config.num_layers, spec.config.units, spec.config.hidden_size, spec.config.vocab_size) == (2, 32, 64,
                                                                                                             VOCAB)
+    # The record this package writes beside a checkpoint supplies the heads (and must agree with the flags).
+    from bort.checkpoint import make_record, write_record
+    recorded, _ = get_bort_model(None, vocab_size=VOCAB, num_layers=1, num_heads=2, units=16, hidden_size=32,
+                                 layer_norm_eps=1e-12)
+    save_parameters(recorded, str(tmp_path / "recorded.params"))
+    write_record(str(tmp_path / "recorded.params"), make_record(recorded))
+    spec = load_teacher_spec(str(tmp_path / "recorded.params"))
+    assert (spec.config.num_heads, spec.config.layer_norm_eps) == (2, 1e-12)
+    with pytest.raises(ConfigError, match="record beside .* says num_heads=2"):
+        load_teacher_spec(str(tmp_path / "recorded.params"), '{"num_heads": 4}')
     with pytest.raises(ConfigError, match="held-out slice must not be trained on"):
         ErrorSettings((str(root / "train.npz"),), (str(root / "train.npz"),)).validate()
     from bort.cli.extract import main

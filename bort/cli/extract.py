@@ -45,7 +45,8 @@ def build_parser():
     g.add_argument("--teacher_params", help="Bort-format .params file of the teacher, with its MLM decoder")
     g.add_argument("--teacher_config", help="the teacher's BortConfig: a name (bort_4_8_768_1024, "
                    "roberta_24_1024_16, roberta_12_768_12, ...), inline JSON ('{\"num_heads\": 4}') or a JSON file; "
-                   "shapes are read from --teacher_params, the number of heads must be given")
+                   "shapes are read from --teacher_params, the number of heads from here or from the record this "
+                   "package writes beside a checkpoint (x.json next to x.params)")
     g = p.add_argument_group("search space")
     g.add_argument("--space", default="paper", help="'paper' (A 4-16, D 2-12, H 512-1024, I 256-3072, H divisible "
                    "by A) or a JSON file: a grid {\"num_layers\": [...], ...} or a list of candidates "

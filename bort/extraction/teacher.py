@@ -5,7 +5,8 @@ relative to T's, and e* is the cross-entropy of a candidate's MLM distribution a
 loads can be T: a `bort_*` file, a user-defined Bort-shaped model, or a Hugging Face BERT/RoBERTa checkpoint after
 conversion to the Bort format. The configuration comes from `--teacher_config`: a predefined name, a JSON object
 (inline or a file) of `BortConfig` fields; the shapes the file determines (layers, widths, vocabulary, positions)
-are read from it and must agree with the configuration; the number of heads must be given.
+are read from it and must agree with the configuration, and so must the record this package writes beside a
+checkpoint (`x.json` next to `x.params`); the number of heads must come from one of them.
 """
 import dataclasses
 import json
@@ -82,9 +83,20 @@ def load_teacher_spec(params_path=None, config_spec=None):
             if name in fields and fields[name] != value:
                 raise ConfigError(f"--teacher_config says {name}={fields[name]} but {params_path} has {name}={value}")
             fields[name] = value
+        # A checkpoint written by this package records its whole architecture (heads included) beside it.
+        from ..checkpoint import read_record
+
+        known = {f.name for f in dataclasses.fields(BortConfig)}
+        recorded = {k: v for k, v in ((read_record(params_path) or {}).get("architecture") or {}).items() if k in known}
+        for name, value in recorded.items():
+            if name in fields and fields[name] != value:
+                raise ConfigError(f"--teacher_config says {name}={fields[name]} but the record beside {params_path} "
+                                  f"says {name}={value}")
+            fields[name] = value
     if "num_heads" not in fields:
-        raise ConfigError("the teacher's number of heads is unknown: pass --teacher_config with \"num_heads\" (e.g. "
-                          "'{\"num_heads\": 16}' or a predefined name such as roberta_24_1024_16)")
+        raise ConfigError("the teacher's number of heads is unknown (no record beside the file says it): pass "
+                          "--teacher_config with \"num_heads\" (e.g. '{\"num_heads\": 16}' or a predefined name "
+                          "such as roberta_24_1024_16)")
     missing = [name for name in ("num_layers", "units", "hidden_size", "vocab_size") if name not in fields]
     if missing:
         raise ConfigError(f"--teacher_config lacks {missing} and there is no --teacher_params file to read them from")
