@@ -306,6 +306,18 @@ def test_command_extracts_reports_and_resumes(tiny_teacher, tmp_path):
     assert stamp == {k: os.path.getmtime(out / "candidates" / k / "result.json") for k in scored}
 
 
+def test_a_second_run_into_a_locked_output_directory_is_refused(tiny_teacher, tmp_path):
+    from bort.cli.extract import main
+    from bort.errors import ConfigError
+    from bort.locking import output_lock
+
+    out = tmp_path / "locked"
+    with output_lock(out, what="extraction run", sibling=True):
+        with pytest.raises(ConfigError, match=f"pid {os.getpid()}"):
+            main(_cli_args(tiny_teacher, out))
+    assert not (out / "state.json").exists()
+
+
 def test_invalid_teachers_and_data_give_clear_errors(tiny_teacher, tmp_path):
     from bort.checkpoint import get_bort_model
     from bort.params import save_parameters

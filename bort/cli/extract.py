@@ -17,6 +17,7 @@ Examples:
 import argparse
 import glob
 import json
+import os
 import sys
 
 from bort.cli.common import run_main, str2bool
@@ -206,6 +207,16 @@ def main(argv=None):
     common = dict(teacher_params=args.teacher_params, teacher_config=args.teacher_config, train_files=train,
                   eval_files=held_out, space=args.space, error_settings=errors, horovod=args.horovod,
                   progress=args.progress)
+    from bort.locking import output_lock
+
+    # One run per output directory; under horovodrun only rank 0 holds the lock (it alone writes the outputs).
+    # The lock sits beside the directory, since --force replaces the directory itself.
+    is_main = not args.horovod or os.environ.get("HOROVOD_RANK", "0") == "0"
+    with output_lock(args.output_dir, what="extraction run", sibling=True, enabled=is_main):
+        return _run(args, settings, common)
+
+
+def _run(args, settings, common):
     if args.experiment:
         if args.horovod:
             raise ConfigError("--experiment runs in one process (its wall times are part of the result)")
@@ -226,7 +237,9 @@ def main(argv=None):
                                                                        "hidden_size") if k in pick},
                        w=result.pick_w, evaluated=result.evaluated, space=result.space_size, stopped=result.stopped,
                        output_dir=result.out_dir, **paths)
-        with open(f"{result.out_dir}/summary.json", "w", encoding="utf-8") as handle:
+        from bort.io_utils import atomic_open
+
+        with atomic_open(os.path.join(result.out_dir, "summary.json"), "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=1)
         print(json.dumps(summary, indent=1))
     return 0
