@@ -4,9 +4,11 @@
     python scripts/benchmark.py inference --output inference.json
     python scripts/benchmark.py tokenize
     python scripts/benchmark.py pretrain
+    python scripts/benchmark.py train                        # one update vs transformers+torch, fresh processes
 
 `python scripts/benchmark.py <name> --help` lists a benchmark's own flags. Timings are wall-clock on the current
-machine: compare numbers only within one run.
+machine: compare numbers only within one run. `inference` and `train` time every framework in fresh processes
+started the way a user starts them (docs/benchmarks.md); every result line names the CPU's ISA.
 """
 import argparse
 import importlib
