@@ -27,7 +27,9 @@ from bort.export.symbol import import_symbol, symbol_runner  # noqa: E402
 from bort.params import release_parameter_names  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-from conftest import FIXTURES_DIR as FIXTURES, SAMPLE_TEXT  # noqa: E402
+from conftest import FIXTURES_DIR as FIXTURES  # noqa: E402
+from conftest import SAMPLE_TEXT  # noqa: E402
+
 TINY = dict(model_name="bort_4_8_768_1024", num_heads=4)  # the fixtures' sizes come from the files
 FULL_LENGTHS = (6, 21)  # full-size parity stays short: it runs three models on two shared cores
 

@@ -20,12 +20,11 @@ import numpy as np
 
 from .. import distributed
 from ..errors import CheckpointError, ConfigError, TrainingError
-from ..locking import output_lock
 from ..gpu.preflight import require_usable_gpu
+from ..locking import output_lock
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
-from ..training.optim import (clip_gradients, make_trainer, scale_gradients, trainable_parameters,
-                              zero_gradients)
+from ..training.optim import clip_gradients, make_trainer, scale_gradients, trainable_parameters, zero_gradients
 from ..training.schedule import WarmupLinearSchedule
 from .dataset import DataPosition, PretrainingData
 from .loss import distillation_loss
@@ -158,7 +157,8 @@ def _build_data(cfg, dist, vocab_size, specials, max_length):
     policy = None
     if cfg.dynamic_masking:
         if not specials:
-            raise ConfigError("dynamic masking needs the special token ids: pass --vocab or use shards with metadata.json")
+            raise ConfigError("dynamic masking needs the special token ids: pass --vocab or use shards with "
+                              "metadata.json")
         policy = MaskingPolicy(vocab_size, specials["mask"], specials.values(), cfg.masked_lm_prob,
                                cfg.max_predictions_per_seq)
     common = dict(rank=dist.rank, size=dist.size, vocab_size=vocab_size, max_length=max_length, pad_id=pad_id,
@@ -362,7 +362,8 @@ def _pretrain(cfg, dist):
                 sums = np.array(dist.allreduce_sum(window["sums"].tolist() + [window["tokens"]]))
                 masks = max(sums[METRICS.index("num_masks")], 1e-8)
                 elapsed = time.time() - window["start"]
-                record = dict(step=step, lr=learning_rate, grad_norm=norm, loss=sums[0] / masks, mlm_loss=sums[1] / masks,
+                record = dict(step=step, lr=learning_rate, grad_norm=norm, loss=sums[0] / masks,
+                              mlm_loss=sums[1] / masks,
                               teacher_ce=sums[2] / masks, teacher_mse=sums[3] / masks, mlm_accuracy=sums[4] / masks,
                               loss_scale=scaler.scale, skipped_steps=scaler.skipped_steps,
                               tokens_per_second=sums[-1] / max(elapsed, 1e-9),
