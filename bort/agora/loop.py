@@ -23,9 +23,10 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError
-from ..io_utils import atomic_directory, atomic_open
+from ..errors import ConfigError
+from ..io_utils import atomic_directory
 from ..training.logs import JsonlLogger, truncate_log
+from ..training.run_state import read_run_state, write_run_state
 from .grid import check_search_space, hparams_key
 from .pruning import prune
 
@@ -109,22 +110,10 @@ class _Run:
                 "best": None, "added": [], "trainings": 0, "log_lines": 0, "done": False}
 
     def _load_state(self, resume):
-        if not os.path.exists(self.state_path):
+        state = read_run_state(self.state_path, STATE_VERSION, self.fingerprint, "an Agora run", resume,
+                               "resume it (--resume true) or choose another output directory")
+        if state is None:
             return self._new_state()
-        if not resume:
-            raise ConfigError(f"{self.out_dir} already holds an Agora run ({STATE_FILE}); resume it "
-                              f"(--resume true) or choose another output directory")
-        try:
-            with open(self.state_path, encoding="utf-8") as handle:
-                state = json.load(handle)
-        except (OSError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{self.state_path}: unreadable Agora state ({err})") from None
-        if state.get("version") != STATE_VERSION:
-            raise CheckpointError(f"{self.state_path}: state version {state.get('version')}, expected {STATE_VERSION}")
-        if state["fingerprint"] != self.fingerprint:
-            changed = sorted(k for k in self.fingerprint if state["fingerprint"].get(k) != self.fingerprint[k])
-            raise CheckpointError(f"{self.state_path} was written by a run with other {', '.join(changed)}; "
-                                  f"resume with the same arguments or use a new output directory")
         self._truncate_log(state["log_lines"])
         return state
 
@@ -132,8 +121,7 @@ class _Run:
         truncate_log(self.log_path, lines, self.state_path)
 
     def _save_state(self, state):
-        with atomic_open(self.state_path, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=1, sort_keys=True)
+        write_run_state(self.state_path, state)
 
     def _log(self, state, **record):
         JsonlLogger(self.log_path).log(**record)

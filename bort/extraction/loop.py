@@ -18,9 +18,9 @@ import dataclasses
 import json
 import os
 
-from ..errors import CheckpointError, ConfigError
-from ..io_utils import atomic_open
+from ..errors import ConfigError
 from ..training.logs import JsonlLogger, truncate_log
+from ..training.run_state import read_run_state, write_run_state
 from .coefficient import WCoefficient
 from .operations import count_operations
 from .parameters import count_parameters
@@ -113,23 +113,10 @@ class ExtractionRun:
 
     # ------------------------------------------------------------------------------------------ state
     def _load_state(self, resume):
-        if not os.path.exists(self.state_path):
+        state = read_run_state(self.state_path, STATE_VERSION, self.fingerprint, "an extraction", resume,
+                               "pass --resume to go on with it or --force to start over")
+        if state is None:
             return None
-        if not resume:
-            raise ConfigError(f"{self.out_dir} already holds an extraction ({STATE_FILE}); pass --resume to go on "
-                              "with it or --force to start over")
-        try:
-            with open(self.state_path, encoding="utf-8") as handle:
-                state = json.load(handle)
-        except (OSError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{self.state_path}: unreadable extraction state ({err})") from None
-        if state.get("version") != STATE_VERSION:
-            raise CheckpointError(f"{self.state_path}: state version {state.get('version')}, expected {STATE_VERSION}")
-        if state["fingerprint"] != self.fingerprint:
-            changed = sorted(k for k in set(self.fingerprint) | set(state["fingerprint"])
-                             if state["fingerprint"].get(k) != self.fingerprint.get(k))
-            raise CheckpointError(f"{self.state_path} was written by a run with other {', '.join(changed)}; resume "
-                                  "with the same arguments or use a new output directory")
         self._truncate_log(state["log_lines"])
         return state
 
@@ -139,8 +126,7 @@ class ExtractionRun:
 
     def _save(self, state):
         if self.dist.is_main:
-            with atomic_open(self.state_path, "w", encoding="utf-8") as handle:
-                json.dump(state, handle, indent=1, sort_keys=True)
+            write_run_state(self.state_path, state)
 
     def _log(self, state, **record):
         JsonlLogger(self.log_path, enabled=self.dist.is_main).log(**record)
