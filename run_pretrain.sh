@@ -35,6 +35,8 @@ scripts/setup_env.sh
 export PATH="$PWD/.venv/bin:$PATH" MXNET_SAFE_ACCUMULATION=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 PY=.venv/bin/python
 MODEL=bort_4_8_768_1024
+# The settings themselves are presets in bort/presets.py (`bort-pretrain --preset release|test`); this script
+# only adds the data, the teacher's file, the device and horovodrun.
 
 if [[ "$TRAIN" == "TEST" ]]; then
   TEST_DIR=runs/pretraining_test
@@ -47,16 +49,14 @@ if [[ "$TRAIN" == "TEST" ]]; then
 import sys
 from bort.model import get_bort_model
 from bort.params import save_parameters
+from bort.presets import PRETRAIN_TEST_TEACHER
 from bort.tokenizer import BortTokenizer
 teacher, _ = get_bort_model(None, vocab_size=BortTokenizer.from_directory("data/demo/vocab").vocab_size,
-                            num_layers=2, num_heads=4, units=128, hidden_size=256)
+                            **PRETRAIN_TEST_TEACHER)
 save_parameters(teacher, sys.argv[1])
 PYEOF
-  TRAIN="$TEST_DIR/shards/*.npz"
-  EVAL="$TEST_DIR/shards/*.npz"
-  ARGS=(--teacher_model bort --teacher_num_heads 4 --teacher_params "$TEST_DIR/teacher.params" --vocab data/demo/vocab
-        --num_steps 4 --batch_size 2 --batch_size_eval 2 --log_interval 2 --ckpt_interval 2 --eval_interval 2
-        --dtype float32 --device cpu --progress false --rank_digests true --ckpt_dir "$TEST_DIR/${MODEL}_model")
+  ARGS=(--preset test --data "$TEST_DIR/shards/*.npz" --data_eval "$TEST_DIR/shards/*.npz"
+        --teacher_params "$TEST_DIR/teacher.params")
 else
   # The release ran float16 on GPUs; without a GPU that would only end in an MXNet error, so follow the machine.
   DEVICE="${GPU:-auto}"
@@ -69,19 +69,16 @@ print('gpu' if mx.context.num_gpus() > 0 else 'cpu')")
     echo "[run_pretrain] no GPU (GPU=${GPU:-auto}): training in float32 on the CPU, which is very slow at full size" >&2
     DEVICE_ARGS=(--dtype float32 --device cpu)
   fi
-  ARGS=(--teacher_model roberta_24_1024_16 --num_steps 2000000 --lr 1e-4 --batch_size 1024 --use_avg_len true
-        --num_buckets 20 --batch_size_eval 16 --accumulate 1 --log_interval 10 --ckpt_interval 1000
-        --eval_interval 1000 "${DEVICE_ARGS[@]}" --ckpt_dir "${CKPT_DIR:-runs/pretraining/$MODEL}")
+  ARGS=(--preset release --data "$TRAIN" "${DEVICE_ARGS[@]}")
+  [[ -n "${CKPT_DIR:-}" ]] && ARGS+=(--ckpt_dir "$CKPT_DIR")
   [[ -n "$TEACHER" ]] && ARGS+=(--teacher_params "$TEACHER")
   [[ -n "$EVAL" ]] && ARGS+=(--data_eval "$EVAL")
 fi
-ARGS=(--model "$MODEL" --data "$TRAIN" --mlm_weight 0.1 --teacher_ce_weight 0.5 --distillation_temperature 2.0
-      "${ARGS[@]}" "${EXTRA[@]}")
-[[ "$TRAIN" == runs/pretraining_test/* ]] && ARGS+=(--data_eval "$EVAL")
+ARGS+=("${EXTRA[@]}")
 # Before training, once for all workers: stop if this machine's GPUs cannot run the installed MXNet wheel.
 "$PY" scripts/check_gpu.py --count "$NUM_PROCS" --flags "${ARGS[@]}"
 
-if [[ "$NUM_PROCS" -gt 1 && "$TRAIN" == runs/pretraining_test/* ]]; then
+if [[ "$NUM_PROCS" -gt 1 && "$TRAIN" == "TEST" ]]; then
   horovodrun -np "$NUM_PROCS" -H "localhost:$NUM_PROCS" --gloo \
       "$PY" scripts/run_pretraining_distillation.py --horovod true "${ARGS[@]}"
   # Data-parallel workers must end with identical weights: compare their digests here, not by hand.

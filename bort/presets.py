@@ -13,6 +13,14 @@ a flag is not given. A flag given on the command line always wins over the prese
 
 `demo` and `smoke` use the released model when model/bort.params and RoBERTa's vocabulary are there, and
 otherwise a small randomly initialised model with the bundled vocabulary (data/demo/vocab), saying so.
+
+Pretraining (`bort-pretrain --preset`, `run_pretrain.sh`) has its own two:
+- `release`: the release's distillation run: Bort from RoBERTa-large, 2M steps of 1024-token batches (by average
+  length, 20 buckets), BERTAdam lr 1e-4, loss weights 0.1 MLM / 0.5 distillation at temperature 2, a checkpoint
+  and an evaluation every 1000 steps. The device and dtype are not part of it: the launcher follows the machine.
+- `test`: the release's smoke test on a CPU: 4 steps of 2 sequences, the bundled vocabulary, a small Bort-shaped
+  teacher, a checkpoint and an evaluation every 2 steps, and a digest of every worker's final weights.
+Without `--preset`, `bort-pretrain` takes the library's defaults (`PretrainConfig`: a short run).
 """
 import glob
 import os
@@ -105,3 +113,26 @@ def resolve_finetune_settings(values, preset, model_dir=MODEL_DIR):
         values["output_dir"] = values["output_dir"].format(task_name=values.get("task_name"),
                                                            time=time.strftime("%Y%m%d-%H%M%S"))
     return notes
+
+
+PRETRAIN_PRESETS = ("release", "test")
+PRETRAIN_RELEASE = dict(model="bort_4_8_768_1024", teacher_model="roberta_24_1024_16", mlm_weight=0.1,
+                        teacher_ce_weight=0.5, distillation_temperature=2.0, num_steps=2_000_000, lr=1e-4,
+                        batch_size=1024, use_avg_len=True, num_buckets=20, batch_size_eval=16, accumulate=1,
+                        log_interval=10, ckpt_interval=1000, eval_interval=1000,
+                        ckpt_dir=os.path.join("runs", "pretraining", "bort_4_8_768_1024"))
+PRETRAIN_TEST = dict(PRETRAIN_RELEASE, teacher_model="bort", teacher_num_heads=4, num_steps=4, batch_size=2,
+                     use_avg_len=False, num_buckets=10, batch_size_eval=2, log_interval=2, ckpt_interval=2,
+                     eval_interval=2, dtype="float32", device="cpu", progress=False, rank_digests=True,
+                     ckpt_dir=os.path.join("runs", "pretraining_test", "bort_4_8_768_1024_model"))
+# The small teacher `test` distils from (random weights of the bundled vocabulary's size; no download).
+PRETRAIN_TEST_TEACHER = dict(num_layers=2, num_heads=4, units=128, hidden_size=256)
+
+
+def pretrain_preset(name):
+    """The flag values of a pretraining preset."""
+    if name not in PRETRAIN_PRESETS:
+        raise ConfigError(f"--preset must be one of {', '.join(PRETRAIN_PRESETS)}, got {name!r}")
+    if name == "release":
+        return dict(PRETRAIN_RELEASE)
+    return dict(PRETRAIN_TEST, vocab=os.path.join(bundled_data_dir(), "vocab"))

@@ -141,3 +141,41 @@ def test_launcher_and_console_command_build_the_same_configuration(launcher_args
     assert from_launcher == from_console
     assert from_launcher["output_dir"] == str(tmp_path / "run")
     assert not os.path.exists(tmp_path / "run")  # --print_config trains nothing and writes nothing
+
+
+@pytest.mark.slow
+def test_pretraining_launcher_and_console_command_build_the_same_configuration(tmp_path):
+    """run_pretrain.sh only picks the `release` preset, the data and the device: `bort-pretrain --preset release`
+    with the same data and device resolves to the same settings, the release's."""
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "part-000.npz").write_bytes(b"")
+    shards = str(tmp_path / "shards" / "*.npz")
+    common = ["--ckpt_dir", str(tmp_path / "run"), "--print_config"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", GPU="cpu")
+
+    def printed(command):
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout[result.stdout.index("{"):])
+
+    console = os.path.join(os.path.dirname(sys.executable), "bort-pretrain")
+    from_launcher = printed([os.path.join(REPO_ROOT, "run_pretrain.sh"), "1", shards, "", "", *common])
+    from_console = printed([console, "--preset", "release", "--data", shards, "--dtype", "float32", "--device", "cpu",
+                            *common])
+    assert from_launcher == from_console
+    assert (from_console["num_steps"], from_console["batch_size"], from_console["use_avg_len"], from_console["lr"],
+            from_console["teacher_model"], from_console["mlm_weight"]) == (2_000_000, 1024, True, 1e-4,
+                                                                          "roberta_24_1024_16", 0.1)
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_pretraining_preset_flags_override_it(tmp_path, capsys):
+    from bort.cli.pretrain import main
+
+    (tmp_path / "a.npz").write_bytes(b"")
+    assert main(["--preset", "test", "--data", str(tmp_path / "a.npz"), "--num_steps", "7", "--print_config"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert (config["num_steps"], config["batch_size"], config["teacher_model"], config["rank_digests"]) == (
+        7, 2, "bort", True)
+    assert main(["--data", str(tmp_path / "a.npz"), "--print_config"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_steps"] == 20  # no preset: the library's default

@@ -15,7 +15,13 @@ import argparse
 import json
 
 from bort.cli.common import positive_float, run_main, str2bool
-from bort.cli.flags import ArgumentParser, add_architecture_overrides, add_output_dir, add_vocabulary_flags
+from bort.cli.flags import (
+    ArgumentParser,
+    add_architecture_overrides,
+    add_output_dir,
+    add_vocabulary_flags,
+    chosen_preset,
+)
 from bort.errors import ConfigError
 
 
@@ -145,23 +151,14 @@ def build_parser(preset=None, preset_flags=True, run_flags=True):
     return p
 
 
-def chosen_preset(argv):
-    """The --preset named in argv (the parser's defaults depend on it), or None."""
-    from bort.presets import PRESETS
-
-    pre = ArgumentParser(add_help=False)
-    pre.add_argument("--preset", choices=PRESETS)
-    return pre.parse_known_args(argv)[0].preset
-
-
 def resolve_config(argv=None, parser_factory=build_parser, log=None):
     """(FinetuneConfig, print_config) from the command line: preset, then flags, then what depends on both."""
     import sys
 
     from bort.finetune.config import FinetuneConfig
-    from bort.presets import finetune_preset, resolve_finetune_settings
+    from bort.presets import PRESETS, finetune_preset, resolve_finetune_settings
 
-    preset = chosen_preset(argv)
+    preset = chosen_preset(argv, PRESETS)
     parser = parser_factory(preset)
     args = parser.parse_args(argv)
     values = vars(args)

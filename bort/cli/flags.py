@@ -83,3 +83,10 @@ def add_checkpoint_flags(group, model_flag="--model", nonfinite=True):
         group.add_argument("--allow_nonfinite", type=str2bool, nargs="?", const=True, default=False,
                            help="load weights that hold NaN or infinite values (refused by default, naming the "
                                 "tensors)")
+
+
+def chosen_preset(argv, choices):
+    """The --preset named in argv, or None: read before the real parser is built, since its defaults depend on it."""
+    pre = ArgumentParser(add_help=False)
+    pre.add_argument("--preset", choices=choices)
+    return pre.parse_known_args(argv)[0].preset

@@ -4,19 +4,31 @@ loss = mlm_weight * MLM + teacher_ce_weight * T^2 * KL(teacher || student at tem
 positions of shards made by scripts/create_pretraining_data.py (or the original release's shards).
 Run it under `horovodrun -np N ... --horovod true` for N workers (run_pretrain.sh does this); checkpoints,
 the JSON-lines log (train_log.jsonl) and `--resume` live in --ckpt_dir.
+
+Settings not given as flags come from --preset when one is named (release: the release's run; test: its smoke
+test; see bort/presets.py), else from the library's defaults. run_pretrain.sh names a preset.
 """
 import argparse
+import dataclasses
 import json
 
 from bort.cli.common import positive_float, run_main, str2bool
-from bort.cli.flags import ArgumentParser
+from bort.cli.flags import ArgumentParser, chosen_preset
 
 
-def build_parser():
+def build_parser(preset=None):
+    """The pretraining flags, with the defaults of `preset` (None: the library's defaults)."""
+    from bort.presets import PRETRAIN_PRESETS, pretrain_preset
     from bort.pretraining.trainer import PretrainConfig
 
     d = PretrainConfig(train_files=[])
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("preset")
+    g.add_argument("--preset", choices=PRETRAIN_PRESETS, default=preset, help="the settings used for every flag "
+                   "not given: release (the release's 2M-step distillation from RoBERTa-large) or test (its 4-step "
+                   "CPU smoke test) (default: none, the library's defaults)")
+    g.add_argument("--print_config", action="store_true", help="print the resolved settings as JSON and exit "
+                   "without training")
     g = p.add_argument_group("data")
     g.add_argument("--data", required=True, help="training shards: comma-separated globs of .npz files")
     g.add_argument("--data_eval", default=None, help="evaluation shards (comma-separated globs); none: no evaluation")
@@ -112,14 +124,17 @@ def build_parser():
     g.add_argument("--progress", type=str2bool, default=d.progress, help="show a progress bar (default: %(default)s)")
     g.add_argument("--rank_digests", type=str2bool, default=d.rank_digests, help="every worker writes a SHA-256 of "
                    "its final weights to ckpt_dir/rank_digests/ (to check that workers agree) (default: %(default)s)")
+    if preset:
+        p.set_defaults(**pretrain_preset(preset))
     return p
 
 
 def main(argv=None):
+    from bort.presets import PRETRAIN_PRESETS
     from bort.pretraining.data import expand_inputs
     from bort.pretraining.trainer import PretrainConfig, pretrain
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(chosen_preset(argv, PRETRAIN_PRESETS)).parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("num_layers", "num_heads", "units", "hidden_size", "max_length",
                                                "dropout") if getattr(args, k) is not None}
     if args.dropout is not None:
@@ -141,6 +156,9 @@ def main(argv=None):
         keep_checkpoints=args.keep_checkpoints, resume=args.resume, dynamic_loss_scale=args.dynamic_loss_scale,
         init_loss_scale=args.init_loss_scale,
         loss_scale_window=args.loss_scale_window, progress=args.progress, rank_digests=args.rank_digests)
+    if args.print_config:
+        print(json.dumps(dataclasses.asdict(cfg), indent=1, sort_keys=True))
+        return 0
     summary = pretrain(cfg)
     if summary["rank"] == 0:
         print(json.dumps(summary, default=float, sort_keys=True))
