@@ -52,7 +52,7 @@ if [[ "$TASK" == "DEMO" ]]; then
     --compare_baseline true --held_out 100 --progress true "$@"
 fi
 
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+# Threads: the commands size their pools themselves (bort/threads.py).
 MODEL_DIR="${MODEL_DIR:-model}"
 ARGS=(--task_name "$TASK" --output_dir "${OUT:-runs/agora/$TASK}")
 [[ -n "${DATA_DIR:-}" ]] && ARGS+=(--data_dir "$DATA_DIR")
