@@ -4,6 +4,7 @@ horovodrun) one plain line per interval instead of a carriage-return update many
 Use `from bort.progress import tqdm` wherever the package shows progress; it takes tqdm's arguments.
 `BORT_PROGRESS_INTERVAL` (seconds, default 30) sets how often a line is written when not on a terminal.
 """
+import functools
 import os
 import sys
 
@@ -55,4 +56,9 @@ def tqdm(*args, **kwargs):
         kwargs.setdefault("maxinterval", max(line_interval(), 10.0))
         kwargs.setdefault("ncols", 100)
         kwargs.setdefault("ascii", True)
+        bar = live_bar(*args, **kwargs)
+        # set_postfix/set_description redraw at once by default: in a log that would be one line per update again.
+        bar.set_postfix = functools.partial(bar.set_postfix, refresh=False)
+        bar.set_description = functools.partial(bar.set_description, refresh=False)
+        return bar
     return live_bar(*args, **kwargs)

@@ -118,6 +118,20 @@ def test_progress_waits_an_interval_between_lines(monkeypatch):
     assert len(stream.getvalue().splitlines()) <= 3  # the start, perhaps one, and the final line
 
 
+def test_progress_postfix_and_description_do_not_add_lines(monkeypatch):
+    """A loop that sets the loss on its bar at every update still writes one line per interval to a log."""
+    from bort.progress import tqdm
+
+    monkeypatch.setenv("BORT_PROGRESS_INTERVAL", "3600")
+    stream = io.StringIO()
+    with tqdm(range(200), desc="steps", file=stream) as bar:
+        for step in bar:
+            bar.set_postfix(loss=1.0 / (step + 1))
+            bar.set_description(f"steps {step}")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) <= 3 and "200/200" in lines[-1] and "loss=" in lines[-1]
+
+
 @pytest.mark.slow
 def test_a_real_fine_tuning_run_is_drawn(tmp_path):
     from bort.cli.finetune import main as finetune_main
