@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Optimal subarchitecture extraction (docs/extraction.md). Creates .venv/ first when it is missing.
 #
-#   ./run_extract.sh DEMO          CPU, a few minutes: builds MLM shards from the bundled demo sentences
+#   ./run_extract.sh DEMO          CPU, about a minute: builds MLM shards from the bundled demo sentences
 #                                  (data/demo/glue/SST-2: train -> training shards, dev -> held-out shards), makes a
 #                                  tiny random teacher (D3-A4-H64-I256, random init with a sharpened MLM head, no
 #                                  training), then extracts from a 12-candidate space (runs/extract/DEMO/extraction).
-#   ./run_extract.sh EXPERIMENT    CPU, about 10 minutes: the same data and teacher; on a 24-candidate space, the
+#   ./run_extract.sh EXPERIMENT    CPU, about 4 minutes: the same data and teacher; on a 24-candidate space, the
 #                                  extraction vs the exhaustive search vs random search with the same cost
 #                                  (runs/extract/EXPERIMENT/experiment.md).
 #   ./run_extract.sh PAPER TEACHER_PARAMS TRAIN_GLOB EVAL_GLOB [extract_subarchitecture.py flags]
@@ -17,8 +17,40 @@
 # Rerunning the same command resumes an interrupted run (--resume); OUT changes the output directory.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-MODE="${1:?usage: ./run_extract.sh DEMO | EXPERIMENT | PAPER TEACHER_PARAMS TRAIN_GLOB EVAL_GLOB [flags] | PAPER_TABLE}"
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+  usage
+  if [[ -x .venv/bin/python ]]; then
+    echo
+    echo "Flags of scripts/extract_subarchitecture.py:"
+    .venv/bin/python scripts/extract_subarchitecture.py --help
+  fi
+  exit 0
+fi
+if [[ $# -lt 1 ]]; then
+  usage
+  exit 2
+fi
+MODE="$1"
 shift
+# Check the arguments before anything is installed or written.
+case "$MODE" in
+  DEMO|EXPERIMENT|PAPER_TABLE) ;;
+  PAPER)
+    if [[ $# -lt 3 ]]; then
+      echo "error: PAPER needs TEACHER_PARAMS TRAIN_GLOB EVAL_GLOB (usage: ./run_extract.sh --help)" >&2
+      exit 2
+    fi
+    if ! [[ "${NUM_PROCS:-1}" =~ ^[1-9][0-9]*$ ]]; then
+      echo "error: NUM_PROCS must be a whole number >= 1, got '${NUM_PROCS}'" >&2
+      exit 2
+    fi
+    ;;
+  *)
+    echo "error: unknown mode '$MODE'; use DEMO, EXPERIMENT, PAPER or PAPER_TABLE (./run_extract.sh --help)" >&2
+    exit 2
+    ;;
+esac
 scripts/setup_env.sh
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
@@ -82,9 +114,7 @@ case "$MODE" in
       "${RUN[@]}" "${RESUME[@]}" "$@"
     ;;
   PAPER)
-    TEACHER="${1:?usage: ./run_extract.sh PAPER TEACHER_PARAMS TRAIN_GLOB EVAL_GLOB [flags]}"
-    TRAIN="${2:?missing TRAIN_GLOB}"
-    EVAL="${3:?missing EVAL_GLOB}"
+    TEACHER="$1" TRAIN="$2" EVAL="$3"
     shift 3
     OUT="${OUT:-runs/extract/PAPER}"
     ARGS=(--teacher_params "$TEACHER" --teacher_config "${TEACHER_CONFIG:-roberta_24_1024_16}" --space paper
@@ -92,6 +122,8 @@ case "$MODE" in
           --steps "${STEPS:-2000}" --seq_len 128 --batch_size 32 --lr 1e-4 --epsilon 0.1 --interval_size 8)
     [[ -f "$OUT/state.json" ]] && ARGS+=(--resume)
     NUM_PROCS="${NUM_PROCS:-1}"
+    # Before any work, once for all workers: stop if this machine's GPUs cannot run the installed MXNet wheel.
+    "$PY" scripts/check_gpu.py --count "$NUM_PROCS" --flags "${ARGS[@]}" "$@"
     if [[ "$NUM_PROCS" -gt 1 ]]; then
       exec horovodrun -np "$NUM_PROCS" -H "localhost:$NUM_PROCS" --gloo \
         "$PY" scripts/extract_subarchitecture.py --horovod "${ARGS[@]}" "$@"
@@ -107,9 +139,5 @@ case "$MODE" in
       --seq_len 128 --mark bort=D4-A8-H1024-I768 --output_dir "$OUT" --force \
       --time_candidates "D4-A8-H1024-I768,D2-A4-H512-I256,D2-A8-H1024-I768,D4-A8-H768-I1024,D4-A8-H512-I3072,D6-A8-H768-I3072,D12-A12-H768-I3072,D12-A16-H1024-I3072,D8-A16-H1024-I256,D4-A4-H1024-I256" \
       --timing_repeats 11 "$@"
-    ;;
-  *)
-    echo "unknown mode $MODE; use DEMO, EXPERIMENT, PAPER or PAPER_TABLE" >&2
-    exit 2
     ;;
 esac

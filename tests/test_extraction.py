@@ -377,3 +377,23 @@ def test_two_horovod_ranks_pick_what_one_process_picks(tiny_teacher, tmp_path):
         assert states[1]["rows"][key]["e_star"] == pytest.approx(states[0]["rows"][key]["e_star"], rel=1e-6)
     log = [json.loads(line) for line in (two / "log.jsonl").read_text().splitlines()]
     assert [r["event"] for r in log].count("start") == 1 and log[0]["workers"] == 2  # one writer
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["BOGUS"], "unknown mode 'BOGUS'"),
+    (["PAPER", "teacher.params"], "PAPER needs TEACHER_PARAMS TRAIN_GLOB EVAL_GLOB"),
+])
+def test_run_extract_checks_its_arguments_before_any_work(argv, message, tmp_path):
+    ran = subprocess.run(["bash", os.path.join(REPO, "run_extract.sh"), *argv], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert ran.returncode == 2 and ran.stderr.startswith("error: ") and message in ran.stderr
+    assert "[setup_env]" not in ran.stdout + ran.stderr  # refused before the environment is even checked
+
+
+def test_run_extract_help_explains_the_modes():
+    ran = subprocess.run(["bash", os.path.join(REPO, "run_extract.sh"), "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 0
+    for mode in ("DEMO", "EXPERIMENT", "PAPER", "PAPER_TABLE"):
+        assert f"./run_extract.sh {mode}" in ran.stdout
+    assert "set -euo" not in ran.stdout

@@ -290,7 +290,7 @@ def test_device_asked_for_by_a_commands_flags():
     assert quiet.returncode == 0 and quiet.stdout == ""
 
 
-@pytest.mark.parametrize("launcher", ["run_finetune.sh", "run_pretrain.sh", "run_agora.sh"])
+@pytest.mark.parametrize("launcher", ["run_finetune.sh", "run_pretrain.sh", "run_agora.sh", "run_extract.sh"])
 def test_launchers_run_the_preflight_before_starting_work(launcher):
     with open(os.path.join(ROOT, launcher)) as handle:
         lines = [line.strip() for line in handle]
