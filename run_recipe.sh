@@ -7,9 +7,10 @@
 #   export   the fine-tuned model as a Hugging Face directory, checked against MXNet (scripts/export_weights.py)
 #
 #   ./run_recipe.sh DEMO [--out DIR] [--force | --resume]
-#       End to end on CPU in about a minute (3 on a busy machine), no network: a small RoBERTa made with transformers (trained for a few
-#       masked-LM steps on data/sample_text.txt, demo vocabulary data/demo/vocab), an 8-candidate space, a short
-#       distillation on data/sample_text.txt, Agora on the demo SST-2 task (data/demo/glue), export.
+#       End to end on CPU in about a minute (3 on a busy machine), no network: a small RoBERTa made with
+#       transformers (trained for a few masked-LM steps on data/sample_text.txt, demo vocabulary data/demo/vocab),
+#       an 8-candidate space, a short distillation on data/sample_text.txt, Agora on the demo SST-2 task
+#       (data/demo/glue), export.
 #   ./run_recipe.sh TEACHER_DIR --corpus FILES --task TASK --data_dir DIR [options]
 #       TEACHER_DIR: config.json + model.safetensors or pytorch_model.bin (BERT or RoBERTa with its MLM head),
 #       and vocab.json + merges.txt unless --vocab is given. Meant for GPU machines (--device gpu).
