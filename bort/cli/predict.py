@@ -71,15 +71,20 @@ def _add_common(parser):
                              "last layer only where the task reads it: the fastest exact path), 'hybrid' (MXNet "
                              "static graph), 'mkldnn' (oneDNN fused graph), 'int8' (quantized, "
                              "calibrated on the first inputs), 'mxnet' (imperative), "
-                             "'onnxruntime' / 'onnxruntime-int8' (needs --onnx) (default: %(default)s)")
+                             "'onnxruntime' / 'onnxruntime-int8' (needs --onnx), 'torch' / 'torch-int8' (the same "
+                             "weights in transformers' BertModel on torch, float32 or dynamic int8; needs torch "
+                             "and transformers) (default: %(default)s)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "int8", "auto"), default="fp32",
                         help="number format of the encoder: 'fp32' (--backend, exact), 'int8' (the int8 backend, "
-                             "or onnxruntime-int8 with an onnxruntime --backend), 'auto' (int8 where the CPU has "
-                             "AVX512-VNNI or AMX-INT8 and its outputs on the first inputs keep cosine >= "
-                             "--min_cosine to float32, else fp32; the choice is printed), 'bf16' (explains why "
-                             "MXNet 1.9.1 has no faster bf16 path) (default: %(default)s)")
+                             "or onnxruntime-int8 with an onnxruntime --backend), 'auto' (times --backend, MXNet "
+                             "int8 where the CPU has AVX512-VNNI or AMX-INT8, and torch float32/int8 through the "
+                             "Hugging Face export when torch is installed, on the first inputs, and serves the "
+                             "fastest whose outputs keep cosine >= --min_cosine to float32; the choice and every "
+                             "candidate's time are printed), 'bf16' (explains why MXNet 1.9.1 has no faster bf16 "
+                             "path) (default: %(default)s)")
     parser.add_argument("--min_cosine", type=float, default=0.999,
-                        help="--precision auto: the accuracy bound int8 must meet (default: %(default)s)")
+                        help="--precision auto: the accuracy bound every engine other than the float one must meet "
+                             "(default: %(default)s)")
     parser.add_argument("--onnx", default=None,
                         help="ONNX file of the same model for the onnxruntime backends (scripts/export_weights.py "
                              "--format onnx writes model.onnx)")
@@ -179,14 +184,19 @@ def main(argv=None):
             verify_onnx_backend(built, loaded.encoder, *pad_batch(sequences[:4], tokenizer.pad_id), args.onnx)
         return built
 
-    backend, chosen = resolve(args.precision, args.backend, build, loaded.encoder,
-                              pad_batch(sequences[:8], tokenizer.pad_id), args.min_cosine)
+    import numpy as np
+
+    check_batch = pad_batch(sequences[:8], tokenizer.pad_id)
+    # --precision auto times each engine the way this task calls it: classify and first-token embeddings read
+    # position 0 only (the fused backend then skips most of the last layer).
+    reads_first = args.task == "classify" or (args.task == "embed" and args.pooling == "first")
+    first_rows = np.zeros((len(check_batch[0]), 1), dtype=np.int32) if reads_first else None
+    backend, chosen = resolve(args.precision, args.backend, build, loaded.encoder, check_batch, args.min_cosine,
+                              positions=first_rows)
     print(f"precision: {chosen}", file=sys.stderr)
     common = dict(batch_size=args.batch_size, sort_by_length=args.sort_by_length, progress=args.progress)
 
     if args.task == "embed":
-        import numpy as np
-
         vectors = predict.embed(backend, sequences, tokenizer.pad_id, args.pooling, **common)
         with atomic_open(args.output, "wb") as handle:
             np.save(handle, vectors)

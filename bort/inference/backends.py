@@ -27,9 +27,11 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 
-BACKENDS = ("mxnet", "hybrid", "mkldnn", "fused", "int8", "onnxruntime", "onnxruntime-int8")
+BACKENDS = ("mxnet", "hybrid", "mkldnn", "fused", "int8", "onnxruntime", "onnxruntime-int8", "torch", "torch-int8")
 MXNET_BACKENDS = ("mxnet", "hybrid", "mkldnn", "fused", "int8")
 ONNX_BACKENDS = ("onnxruntime", "onnxruntime-int8")
+# transformers' BertModel built from the model's own weights (bort/inference/torch_backend.py)
+TORCH_BACKENDS = ("torch", "torch-int8")
 CALIBRATION_MODES = ("naive", "entropy")
 
 
@@ -285,6 +287,10 @@ def make_backend(name, model=None, onnx_path=None, calibration=None, calib_mode=
     if name in ONNX_BACKENDS:
         return OnnxRuntimeBackend(model.config, onnx_path, threads=threads, quantize=name == "onnxruntime-int8",
                                   memory_arena=memory_arena)
+    if name in TORCH_BACKENDS:
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(model, quantize=name == "torch-int8", threads=threads)
     if name == "int8":
         return QuantizedBackend(model, calibration, calib_mode)
     return MXNetBackend(model, name)

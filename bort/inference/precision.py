@@ -5,10 +5,15 @@
 - bf16: none. MXNet 1.9.1 bundles oneDNN v2.4, which has no AMX kernels; its bfloat16 matrix products ran at about
   half the float32 rate both on a CPU with AVX-512-BF16 (91 vs 179 GFLOP/s) and on one without (emulated: 28 vs
   44 GFLOP/s, docs/benchmarks.md). A bf16 path would only be slower, so asking for it is an error that says so.
-- auto: int8 where the CPU has int8 dot-product instructions (AVX512-VNNI or AMX-INT8) and the int8 outputs on the
-  first inputs stay within the bound (cosine similarity to float32 >= `min_cosine`, over the real tokens); else
-  fp32. The choice and the measured cosine are reported.
+- auto: the fastest engine on this machine among those whose outputs on the first inputs stay within the bound
+  (cosine similarity to MXNet's float32 >= `min_cosine`, over the real tokens): the float backend asked for,
+  MXNet's int8 where the CPU has int8 dot-product instructions (AVX512-VNNI or AMX-INT8), and, when torch and
+  transformers are installed, the same weights in transformers' `BertModel` on torch, float32 and dynamic int8
+  (`torch`, `torch-int8`). Each is timed on the first inputs (median of 3 calls after a warm-up) the way the task
+  calls it; the choice and every candidate's time and cosine are reported.
 """
+import time
+
 import numpy as np
 
 from ..cpu_features import cpu_features
@@ -54,8 +59,71 @@ def choose_backend(precision, backend, features=None):
     return int8_backend, f"this CPU has {', '.join(found)}"
 
 
-def int8_cosine(backend, model, ids, valid_length):
-    """Cosine similarity of an int8 backend's outputs to the float model's, over the real tokens of a batch."""
+def auto_candidates(requested, features, torch_ok):
+    """The engines `auto` times: the float backend asked for first (the reference), then the int8 one where the CPU
+    has int8 dot products, then torch float32 and int8 when torch is installed (not with an onnxruntime --backend,
+    which names its engine)."""
+    onnx = requested.startswith("onnxruntime")
+    names = [requested]
+    if not requested.endswith("int8") and any(features.get(name) for name in INT8_INSTRUCTIONS):
+        names.append("onnxruntime-int8" if onnx else "int8")
+    if torch_ok and not onnx:
+        names += [name for name in ("torch", "torch-int8") if name not in names]
+    return names
+
+
+def pick_fastest(measured, min_cosine):
+    """measured: [(name, seconds, cosine)], the reference first. The fastest within the bound (the reference always
+    is: it is the float model itself) and a sentence listing every candidate."""
+    eligible = [row for row in measured[1:] if row[2] >= min_cosine] + [measured[0]]
+    name, _, _ = min(eligible, key=lambda row: row[1])
+    listed = ", ".join(f"{n} {s * 1000:.1f} ms cosine {c:.5f}{'' if c >= min_cosine else ' (below the bound)'}"
+                       for n, s, c in measured)
+    return name, f"{name}: the fastest within cosine >= {min_cosine} to float32 on the first inputs ({listed})"
+
+
+def output_cosine(backend, expected, ids, valid_length, positions=None):
+    """Cosine similarity of a backend's outputs to the float model's `expected` (B, L, C), over the real tokens
+    (or the rows at `positions`)."""
+    got = backend(ids, valid_length, positions)
+    if positions is None:
+        real = np.arange(ids.shape[1])[None, :] < np.asarray(valid_length)[:, None]
+        expected, got = expected[real], got[real]
+    else:
+        expected = np.take_along_axis(expected, np.asarray(positions)[:, :, None], axis=1)
+    expected, got = expected.astype(np.float64).ravel(), got.astype(np.float64).ravel()
+    return float((got @ expected) / (np.linalg.norm(got) * np.linalg.norm(expected) + 1e-30))
+
+
+def time_backend(backend, ids, valid_length, positions=None, repeats=3):
+    """Median seconds of `repeats` calls after one warm-up call (which also builds lazily optimized graphs)."""
+    backend(ids, valid_length, positions)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        backend(ids, valid_length, positions)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def resolve(precision, requested, build, model, check_batch, min_cosine=DEFAULT_MIN_COSINE, features=None,
+            positions=None, torch_ok=None):
+    """The backend to serve with and a sentence saying which and why.
+
+    build(name) makes a backend; check_batch is (ids, valid_length) from the inputs; `positions` the rows the task
+    reads (None: every token). With `auto` every candidate is built, checked against `model` (the float MXNet
+    encoder) and timed, and the fastest within `min_cosine` is served.
+    """
+    if precision != "auto":
+        name, why = choose_backend(precision, requested, features)
+        return build(name), f"{name}: {why}"
+    features = cpu_features() if features is None else features
+    choose_backend(precision, requested, features)  # checks the precision and the backend
+    if torch_ok is None:
+        from .torch_backend import torch_available
+
+        torch_ok = torch_available()
+    ids, valid_length = check_batch
     import warnings
 
     import mxnet as mx
@@ -63,24 +131,10 @@ def int8_cosine(backend, model, ids, valid_length):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is not used by any computation")
         expected = model(mx.nd.array(ids, dtype="int32"), mx.nd.array(valid_length, dtype="int32")).asnumpy()
-    got = backend(ids, valid_length)
-    real = np.arange(ids.shape[1])[None, :] < np.asarray(valid_length)[:, None]
-    expected, got = expected[real].astype(np.float64), got[real].astype(np.float64)
-    return float((got * expected).sum() / (np.linalg.norm(got) * np.linalg.norm(expected) + 1e-30))
-
-
-def resolve(precision, requested, build, model, check_batch, min_cosine=DEFAULT_MIN_COSINE, features=None):
-    """The backend to serve with and a sentence saying which and why.
-
-    build(name) makes a backend; check_batch is (ids, valid_length) from the inputs. With `auto`, an int8
-    backend whose outputs fall below `min_cosine` is replaced by the float backend asked for.
-    """
-    name, why = choose_backend(precision, requested, features)
-    backend = build(name)
-    if precision == "auto" and name.endswith("int8") and not requested.endswith("int8"):
-        cosine = int8_cosine(backend, model, *check_batch)
-        if cosine < min_cosine:
-            return build(requested), (f"fp32 ({requested}): int8 outputs reached cosine {cosine:.5f} < the bound "
-                                      f"{min_cosine} on the first inputs")
-        why += f"; cosine {cosine:.5f} >= {min_cosine} to float32 on the first inputs"
-    return backend, f"{name}: {why}"
+    built, measured = {}, []
+    for name in auto_candidates(requested, features, torch_ok):
+        built[name] = build(name)
+        cosine = output_cosine(built[name], expected, ids, valid_length, positions)
+        measured.append((name, time_backend(built[name], ids, valid_length, positions), cosine))
+    chosen, why = pick_fastest(measured, min_cosine)
+    return built[chosen], why
