@@ -34,7 +34,7 @@ from ..params import save_parameters
 from ..tasks import get_task
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
-from ..training.optim import clip_gradients, make_trainer, trainable_parameters, zero_gradients
+from ..training.optim import clipping_factor, global_grad_norm, make_trainer, trainable_parameters, zero_gradients
 from ..training.schedule import WarmupLinearSchedule
 from .build import build_classifier, build_tokenizer, device, seed_everything
 from .evaluation import evaluate_split, mean_main_metric
@@ -218,12 +218,15 @@ def train_step(model, trainer, params, micro_batches, head, pad_id, lr, config, 
     if use_amp:
         from mxnet.contrib import amp
         amp.unscale(trainer)
-    grad_norm = clip_gradients(params, config.max_grad_norm)
+    grad_norm = global_grad_norm(params)
     # float16: an overflowing gradient is the loss scaler's business (it skips the update); a non-finite loss
     # is not. The norm is taken after the allreduce, so every rank stops together.
     check_finite(step + 1, loss_value, None if use_amp else grad_norm, lr)
     trainer.set_learning_rate(lr)
-    trainer.update(1)
+    # Clipping rides on the optimizer's gradient rescaling (Trainer.update multiplies every gradient by
+    # 1 / its argument as it reads it): the same product as scaling the gradients first, without a pass that
+    # reads and writes all of them (about 60 ms per update at full size on 2 cores).
+    trainer.update(1.0 / clipping_factor(grad_norm, config.max_grad_norm))
     zero_gradients(params)
     return loss_value, grad_norm
 

@@ -69,9 +69,18 @@ def clip_gradients(params, max_norm):
     scaler) can skip the step.
     """
     norm = global_grad_norm(params)
-    if max_norm and max_norm > 0 and math.isfinite(norm) and norm > max_norm:
-        scale_gradients(params, max_norm / norm)
+    factor = clipping_factor(norm, max_norm)
+    if factor != 1.0:
+        scale_gradients(params, factor)
     return norm
+
+
+def clipping_factor(norm, max_norm):
+    """What clipping multiplies the gradients by: `max_norm / norm` when the norm exceeds a positive `max_norm`,
+    else 1 (also for a non-finite norm, which the caller handles)."""
+    if max_norm and max_norm > 0 and math.isfinite(norm) and norm > max_norm:
+        return max_norm / norm
+    return 1.0
 
 
 def zero_gradients(params):
