@@ -122,7 +122,7 @@ from bort.checkpoint import get_bort_model
 from bort.params import save_parameters
 from bort.pretraining.teacher import load_teacher
 from bort.pretraining.trainer import PretrainConfig, forward
-from bort.training.optim import clip_gradients, make_trainer, trainable_parameters
+from bort.training.optim import clipping_factor, global_grad_norm, make_trainer, trainable_parameters
 
 batch, length, masks, vocab = spec["batch"], spec["length"], spec["masks"], spec["vocab_size"]
 ctx = mx.cpu()
@@ -148,9 +148,9 @@ def update(step):
     parts = forward(student, teacher, data, ctx, cfg, objective_scale=1.0)
     parts["objective"].backward()
     float(parts["num_masks"].asscalar())
-    clip_gradients(params, cfg.max_grad_norm)
+    norm = global_grad_norm(params)
     trainer.set_learning_rate(cfg.lr)
-    trainer.update(1)
+    trainer.update(1.0 / clipping_factor(norm, cfg.max_grad_norm))  # clipping as bort.pretraining.trainer does it
     mx.nd.waitall()
 ''' + _TIMING
 

@@ -24,7 +24,14 @@ from ..gpu.preflight import require_usable_gpu
 from ..locking import output_lock
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
-from ..training.optim import clip_gradients, make_trainer, scale_gradients, trainable_parameters, zero_gradients
+from ..training.optim import (
+    clipping_factor,
+    global_grad_norm,
+    make_trainer,
+    scale_gradients,
+    trainable_parameters,
+    zero_gradients,
+)
 from ..training.schedule import WarmupLinearSchedule
 from .dataset import DataPosition, PretrainingData
 from .loss import distillation_loss
@@ -348,13 +355,14 @@ def _pretrain(cfg, dist):
             dist.allreduce_gradients(params)
             if scaler.scale != 1.0:
                 scale_gradients(params, 1.0 / scaler.scale)
-            norm = clip_gradients(params, cfg.max_grad_norm)
+            norm = global_grad_norm(params)
             check_finite(step, parts, norm, scaler)
             skipped = scaler.update(not np.isfinite(norm))
             learning_rate = schedule(step)
             if not skipped:
                 trainer.set_learning_rate(learning_rate)
-                trainer.update(1)
+                # Clipping through the optimizer's gradient rescaling: no extra pass over every gradient.
+                trainer.update(1.0 / clipping_factor(norm, cfg.max_grad_norm))
             window["steps"] += 1
             bar.update(1)
 
