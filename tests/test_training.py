@@ -13,7 +13,7 @@ from bort.errors import CheckpointError, ConfigError
 from bort.model import BortClassifier, get_bort_model
 from bort.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from bort.training.logs import JsonlLogger
-from bort.training.optim import clip_gradients, global_grad_norm, make_trainer, trainable_parameters
+from bort.training.optim import clip_gradients, clipping_factor, global_grad_norm, make_trainer, trainable_parameters
 from bort.training.schedule import WarmupLinearSchedule
 
 
@@ -76,6 +76,32 @@ def test_clipping_bounds_the_global_norm():
     returned = clip_gradients(params, 1.0)
     assert returned == pytest.approx(before)
     assert global_grad_norm(params) == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["bertadam", "lamb", "adam"])
+def test_clipping_through_the_optimizer_rescaling_equals_clipping_the_gradients(optimizer):
+    # The trainers pass the clipping factor to Trainer.update instead of scaling every gradient first.
+    models = [tiny_classifier(), tiny_classifier()]
+    trainers = [make_trainer(model, optimizer, 1e-2) for model in models]
+    loss_fn = mx.gluon.loss.SoftmaxCELoss()
+    norms = []
+    for ids, labels in make_batches(3):
+        for way, (model, trainer) in enumerate(zip(models, trainers)):
+            params = trainable_parameters(model)
+            with autograd.record():
+                loss = loss_fn(model(ids), labels).sum() * 100
+            loss.backward()
+            if way == 0:
+                norms.append(clip_gradients(params, 0.5))
+                trainer.update(1)
+            else:
+                norm = global_grad_norm(params)
+                trainer.update(1.0 / clipping_factor(norm, 0.5))
+    assert min(norms) > 0.5  # clipping was active at every step
+    assert clipping_factor(0.2, 0.5) == 1.0 and clipping_factor(float("nan"), 0.5) == 1.0
+    for (name, a), (_, b) in zip(sorted(models[0]._collect_params_with_prefix().items()),
+                                 sorted(models[1]._collect_params_with_prefix().items())):
+        np.testing.assert_allclose(a.data().asnumpy(), b.data().asnumpy(), rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 def test_checkpoint_resume_continues_exactly(tmp_path):
