@@ -14,9 +14,10 @@
 # NUM_PROCS=N (N > 1) trains data-parallel on N Horovod workers on this machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   # Help first, and nothing else: no environment set-up, no warnings about missing weights.
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  usage
   if [[ -x .venv/bin/python ]]; then
     echo
     echo "Flags of scripts/finetune_bort.py:"
@@ -25,7 +26,7 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   exit 0
 fi
 if [[ $# -lt 1 ]]; then
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  usage
   exit 2
 fi
 scripts/setup_env.sh

@@ -10,12 +10,13 @@
 # Device: GPU=auto (default: float16 on GPU <local rank> when MXNet sees a GPU, else float32 on CPU), gpu or cpu.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  usage
   exit 0
 fi
 if [[ $# -lt 2 ]]; then
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  usage
   exit 2
 fi
 NUM_PROCS=$1
