@@ -216,10 +216,9 @@ def evaluate(student, teacher, data, ctx, cfg, dist):
 
 
 def _gather_positions(dist, position):
-    """Every worker's data position, on every worker (slot r of a summed vector belongs to rank r)."""
-    slots = np.zeros((dist.size, 3))
-    slots[dist.rank] = position.to_list()
-    return np.array(dist.allreduce_sum(slots.reshape(-1).tolist())).reshape(dist.size, 3).astype(int).tolist()
+    """Every worker's data position, on every worker (row r belongs to rank r)."""
+    rows = dist.gather_shares(dist.size, 3, {dist.rank: position.to_list()})
+    return [[int(value) for value in row] for row in rows]
 
 
 def parameters_digest(block):
