@@ -31,7 +31,6 @@ from .errors import ConfigError
 PRESETS = ("release", "demo", "smoke")
 DEFAULT_PRESET = "release"
 MODEL_DIR = "model"  # where bort-download puts bort.params, vocab.json and merges.txt
-RELEASED_PARAMS = os.path.join(MODEL_DIR, "bort.params")
 
 RELEASE = dict(epochs=1, ramp_up_epochs=1, batch_size=8, seed=2, lr=5e-5, max_len=512, weight_decay=110.0,
                warmup_ratio=0.45, early_stop=200, gpu="auto", dtype="float32",
