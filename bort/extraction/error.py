@@ -145,8 +145,8 @@ class ErrorSurrogate:
         if found is not None:
             return found
         from ..checkpoint import get_bort_model
-        from ..pretraining.trainer import PretrainConfig, pretrain
-        from ..training.checkpoint import latest_checkpoint
+        from ..pretraining.trainer import LOG_FILE, PretrainConfig, pretrain
+        from ..training.checkpoint import latest_checkpoint, load_checkpoint
 
         s, teacher = self.settings, self.teacher_spec.config
         work_dir = self.candidate_dir(candidate.key)
@@ -164,16 +164,16 @@ class ErrorSurrogate:
         checkpoint = latest_checkpoint(os.path.join(work_dir, "training"))
         model, _ = get_bort_model(None, vocab_size=teacher.vocab_size, ctx=self._ctx(),
                                   **dict(fields, dropout=0.0, embed_dropout=0.0))
-        from ..params import load_parameters, save_parameters
+        from ..params import save_parameters
 
-        load_parameters(model, os.path.join(checkpoint, MODEL_FILE), ctx=self._ctx())
+        load_checkpoint(checkpoint, model, ctx=self._ctx())
         value, masks = held_out_cross_entropy(model, self.teacher(), s, self._ctx())
         if s.keep_models:
             save_parameters(model, os.path.join(work_dir, MODEL_FILE))
         # The distillation log stays beside the score; checkpoints and optimizer state go.
-        log = os.path.join(work_dir, "training", "train_log.jsonl")
+        log = os.path.join(work_dir, "training", LOG_FILE)
         if os.path.exists(log):
-            os.replace(log, os.path.join(work_dir, "train_log.jsonl"))
+            os.replace(log, os.path.join(work_dir, LOG_FILE))
         shutil.rmtree(os.path.join(work_dir, "training"), ignore_errors=True)
         result = dict(key=candidate.key, e_star=value, eval_masks=masks, steps=s.steps,
                       train_seconds=round(trained_seconds, 3), seconds=round(time.time() - start, 3))
