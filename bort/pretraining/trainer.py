@@ -266,7 +266,7 @@ def check_finite(step, parts, grad_norm, scaler):
     if not np.isfinite(loss):
         raise TrainingError(f"step {step}: the loss is {loss}; training stopped. Check --student_params and the "
                             "teacher for NaN/Inf weights, or lower --lr")
-    scalable = isinstance(scaler, DynamicLossScaler) and not isinstance(scaler, NoLossScaler)
+    scalable = not isinstance(scaler, NoLossScaler)  # NoLossScaler is the DynamicLossScaler that never scales
     if not np.isfinite(grad_norm) and not (scalable and scaler.scale > scaler.min_scale):
         hint = "even at the smallest loss scale" if scalable else "(float32 has no loss scale to lower)"
         raise TrainingError(f"step {step}: the gradient norm is {grad_norm} {hint}; training stopped. Lower --lr "
