@@ -34,7 +34,7 @@ import numpy as np
 from ..config import BortConfig
 from ..errors import ConfigError, ParamsError
 from ..params import DECODER_PARAMETERS, POSITION_WEIGHT, WORD_EMBED, release_parameter_names
-from .hf import CONFIG_FILE, HF_CLASSIFIER, POOLER, TIED_DECODER_WEIGHT, TOKEN_TYPE, _listed, hf_name
+from .hf import CONFIG_FILE, HF_CLASSIFIER, POOLER, TIED_DECODER_WEIGHT, TOKEN_TYPE, _listed, name_table
 from .source import CLASSIFIER, ENCODER, MLM
 
 # Weight files in the order transformers prefers them.
@@ -322,7 +322,7 @@ def convert_state(hf_config, state, path="HF model"):
     kind = CLASSIFIER if has_classifier else (MLM if has_mlm else ENCODER)
     report = ImportReport(source=os.fspath(path), family=family.name, kind=kind)
 
-    table = [(name, hf_name(name)) for name in release_parameter_names(config.num_layers, with_decoder=False)]
+    table = name_table(config.num_layers, with_decoder=False)
     if with_decoder:
         table += [(name, family.mlm[name]) for name in DECODER_PARAMETERS if name != TIED_DECODER_WEIGHT]
     missing = [hf for _, hf in table if hf not in base]
