@@ -149,10 +149,12 @@ def _run(args, config):
 
     candidates = FinetuneCandidates(config, progress=config.progress)
     task = candidates.task
-    train, dev = read_train_and_dev(task, config.data_dir, args.train_limit, args.dev_limit)
-    held_out = []
-    if args.held_out:
-        held_out = read_train_and_dev(task, config.data_dir, args.train_limit + args.held_out)[0][args.train_limit:]
+    # One read of the training file serves both: --held_out (which main() allows only with --train_limit) takes
+    # the examples right after the first --train_limit.
+    limit = args.train_limit + args.held_out if args.held_out else args.train_limit
+    train, dev = read_train_and_dev(task, config.data_dir, limit, args.dev_limit)
+    held_out = train[args.train_limit:] if args.held_out else []
+    train = train[:args.train_limit]
     casting = TaskCasting(task, args.regression_threshold, train)
     labeller = None
     if args.labeller_parameters:
