@@ -130,6 +130,18 @@ def vocabulary_identity(tokenizer):
                 special_ids={role: int(i) for role, i in tokenizer.special_ids.items()})
 
 
+def base_record(kind, config, dtype, num_labels=None, vocabulary=None):
+    """The fields every record has: the format, what the file holds (`kind`), the `BortConfig`, the weights'
+    dtype, and when known the number of classes and the vocabulary's identity."""
+    record = dict(format=RECORD_FORMAT, format_version=RECORD_VERSION, kind=kind, architecture=config.to_dict(),
+                  dtype=str(np.dtype(dtype)))
+    if num_labels is not None:
+        record["num_labels"] = int(num_labels)
+    if vocabulary is not None:
+        record["vocabulary"] = vocabulary
+    return record
+
+
 def make_record(model, task=None, pair_layout=None, max_seq_length=None, tokenizer=None, vocabulary=None):
     """The record of `model` (a `BortModel` or `BortClassifier`): architecture, dtype, what the file holds, and,
     when given, the task (name, head, label names), the pair layout and length of the training features and the
@@ -138,10 +150,7 @@ def make_record(model, task=None, pair_layout=None, max_seq_length=None, tokeniz
     bort = model.bort if is_classifier else model
     kind = CLASSIFIER if is_classifier else (MLM if bort.use_decoder else ENCODER)
     first = next(iter(model.collect_params().values()))
-    record = dict(format=RECORD_FORMAT, format_version=RECORD_VERSION, kind=kind,
-                  architecture=bort.config.to_dict(), dtype=str(np.dtype(first.dtype)))
-    if is_classifier:
-        record["num_labels"] = int(model.num_classes)
+    record = base_record(kind, bort.config, first.dtype, model.num_classes if is_classifier else None)
     if task is not None:
         record.update(task=task.name, head=task.head, num_labels=int(task.num_labels))
         if task.labels:

@@ -432,17 +432,12 @@ def vocabulary_of(directory):
 
 def import_record(config, report, hf_config, directory, files, num_classes, vocabulary, dtype):
     """The checkpoint record (`bort.checkpoint`'s format) of an imported file, with where it came from."""
-    from ..checkpoint import RECORD_FORMAT, RECORD_VERSION
+    from ..checkpoint import base_record
 
-    record = dict(format=RECORD_FORMAT, format_version=RECORD_VERSION, kind=report.kind,
-                  architecture=config.to_dict(), dtype=dtype,
-                  imported_from=dict(format="huggingface", directory=os.path.abspath(directory),
-                                     model_type=hf_config["model_type"], architectures=hf_config.get("architectures"),
-                                     weights=[os.path.basename(path) for path in files], report=report.lines()))
-    if num_classes is not None:
-        record["num_labels"] = num_classes
-    if vocabulary is not None:
-        record["vocabulary"] = vocabulary
+    record = base_record(report.kind, config, dtype, num_classes, vocabulary)
+    record["imported_from"] = dict(format="huggingface", directory=os.path.abspath(directory),
+                                   model_type=hf_config["model_type"], architectures=hf_config.get("architectures"),
+                                   weights=[os.path.basename(path) for path in files], report=report.lines())
     return record
 
 
