@@ -449,6 +449,13 @@ def open_checkpoint(path, allow_nonfinite=False):
     return Checkpoint(path=os.fspath(path), arrays=arrays, info=info, record=read_record(path), nonfinite=nonfinite)
 
 
+def opened(path_or_checkpoint, allow_nonfinite=False):
+    """`path_or_checkpoint` itself when it is an opened `Checkpoint`, else `open_checkpoint` of it."""
+    if isinstance(path_or_checkpoint, Checkpoint):
+        return path_or_checkpoint
+    return open_checkpoint(path_or_checkpoint, allow_nonfinite=allow_nonfinite)
+
+
 def inspect_params(path):
     """What a parameter file's shapes say (`bort.params.ParamsInfo`), from its headers alone: the values are
     neither read nor checked, so describing a file before loading it does not read it twice."""
@@ -478,9 +485,7 @@ def get_bort_model(model_name=DEFAULT_MODEL, vocab=None, vocab_size=None, params
     from .model import BortModel
 
     ctx = ctx or mx.cpu()
-    checkpoint = params_path
-    if params_path is not None and not isinstance(params_path, Checkpoint):
-        checkpoint = open_checkpoint(params_path, allow_nonfinite=allow_nonfinite)
+    checkpoint = None if params_path is None else opened(params_path, allow_nonfinite)
     sizes = [("vocab", len(vocab))] if vocab is not None else []
     if vocab_size is not None:
         sizes.append(("vocab_size", vocab_size))
@@ -554,9 +559,7 @@ def open_source(params_path, model_name=None, num_heads=None, with_mlm=None, for
     """Open a checkpoint and decide what an export of it carries: the classifier of a fine-tuned file, else the
     MLM decoder if the file has one (`with_mlm` None) or as `with_mlm` says, else the encoder alone.
     `params_path` may be an opened `Checkpoint`."""
-    checkpoint = params_path
-    if not isinstance(params_path, Checkpoint):
-        checkpoint = open_checkpoint(params_path, allow_nonfinite=allow_nonfinite)
+    checkpoint = opened(params_path, allow_nonfinite)
     config = checkpoint.config(model_name, num_heads=num_heads, force=force)
     info = checkpoint.info
     if info.num_classes is not None:
