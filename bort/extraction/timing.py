@@ -11,6 +11,7 @@ import platform
 import statistics
 import time
 
+from ..cpu_features import read_cpuinfo
 from ..io_utils import atomic_open
 
 ISA_ORDER = ("avx512_vnni", "avx512f", "avx2", "avx", "sse4_2")
@@ -19,19 +20,9 @@ DEFAULT_BACKEND = "fused"
 
 def cpu_description():
     """(CPU model name, widest vector ISA among ISA_ORDER) from /proc/cpuinfo (Linux) or `platform`."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and value.strip():
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                if model and flags:
-                    break
-    except OSError:
-        pass
+    model, flags = read_cpuinfo()
+    if model in ("", "unknown"):  # no model name anywhere: the machine type still tells timings apart
+        model = platform.machine() or "unknown"
     isa = next((name for name in ISA_ORDER if name in flags), "unknown")
     return model, isa
 
