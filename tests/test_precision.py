@@ -103,7 +103,8 @@ def test_auto_serves_the_fastest_engine_within_the_bound():
     rows = _reported(why)
     assert set(rows) == {"fused", "int8", "torch", "torch-int8"}
     within = {name: ms for name, (ms, cosine) in rows.items() if cosine >= 0.99}
-    assert backend.name == min(within, key=within.get) and why.startswith(f"{backend.name}: the fastest")
+    # the report rounds to 0.1 ms, so two engines may print the same time: the one served is among the fastest
+    assert within[backend.name] == min(within.values()) and why.startswith(f"{backend.name}: the fastest")
     assert rows["fused"][1] > 0.99999 and rows["torch"][1] > 0.99999  # both float engines compute the same
     ids, valid_length = check
     exact = model(mx.nd.array(ids), mx.nd.array(valid_length)).asnumpy()

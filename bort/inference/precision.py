@@ -35,8 +35,8 @@ def bf16_unavailable(features):
 
 
 def choose_backend(precision, backend, features=None):
-    """(backend name, why) for a precision and the --backend asked for; `auto` may still fall back to fp32 after
-    `check_int8` (see `resolve`)."""
+    """(backend name, why) for a precision and the --backend asked for. For `auto` this is the int8 engine it
+    considers beside the float one (see `auto_candidates`), or the --backend itself when there is none."""
     features = cpu_features() if features is None else features
     onnx = backend.startswith("onnxruntime")
     if precision not in PRECISIONS:
@@ -63,11 +63,9 @@ def auto_candidates(requested, features, torch_ok):
     """The engines `auto` times: the float backend asked for first (the reference), then the int8 one where the CPU
     has int8 dot products, then torch float32 and int8 when torch is installed (not with an onnxruntime --backend,
     which names its engine)."""
-    onnx = requested.startswith("onnxruntime")
-    names = [requested]
-    if not requested.endswith("int8") and any(features.get(name) for name in INT8_INSTRUCTIONS):
-        names.append("onnxruntime-int8" if onnx else "int8")
-    if torch_ok and not onnx:
+    int8_name, _ = choose_backend("auto", requested, features)
+    names = [requested] + ([int8_name] if int8_name != requested else [])
+    if torch_ok and not requested.startswith("onnxruntime"):
         names += [name for name in ("torch", "torch-int8") if name not in names]
     return names
 
@@ -118,7 +116,6 @@ def resolve(precision, requested, build, model, check_batch, min_cosine=DEFAULT_
         name, why = choose_backend(precision, requested, features)
         return build(name), f"{name}: {why}"
     features = cpu_features() if features is None else features
-    choose_backend(precision, requested, features)  # checks the precision and the backend
     if torch_ok is None:
         from .torch_backend import torch_available
 
