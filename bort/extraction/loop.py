@@ -234,16 +234,13 @@ class ExtractionRun:
         rows = state["rows"]
         ranked = sorted((k for k in rows if "w" in rows[k]), key=lambda k: (rows[k]["w"], k))
         ranked += [k for k in state["order"] if "w" not in rows[k]]
-        table = [dict(rank=index + 1 if "w" in rows[key] else None, key=key, **by_fields(self.space, key), **rows[key])
+        by_key = self.space.by_key()
+        table = [dict(rank=index + 1 if "w" in rows[key] else None, key=key, **by_key[key].fields, **rows[key])
                  for index, key in enumerate(ranked)]
         return ExtractionResult(pick=state["best"], pick_w=rows[state["best"]]["w"], rows=table,
                                 reference=state["reference"], evaluated=state["evaluations"],
                                 space_size=len(state["order"]), stopped=state["stopped"], bound=state["bound"],
                                 out_dir=self.out_dir, state_path=self.state_path, log_path=self.log_path)
-
-
-def by_fields(space, key):
-    return dict(space.by_key()[key].fields)
 
 
 def _jsonable(value):
