@@ -158,24 +158,23 @@ def _surrogates_only(args, settings):
     front = set(pareto_front(rows, x_name, "ops"))
     summary = dict(space=space.source, candidates=len(rows), rejected=len(space.rejected), reference=reference,
                    pareto_front_params_ops=sorted(front), output_dir=out_dir)
+    rows.sort(key=lambda r: (r["ops"], r["key"]))
+    timed_rows = [r for r in rows if r.get("time_s") is not None]
     for label, key in marks.items():
         row = next(r for r in rows if r["key"] == key)
         summary[label] = dict(key=key, on_pareto_front=key in front, **{
             f"rank_by_{name}": 1 + sum(r[name] < row[name] for r in rows) for name in (x_name, "params_total", "ops")},
             **{k: row[k] for k in (x_name, "params_total", "ops", "p_ratio", "i_ratio")},
             time_s=row.get("time_s"))
-        timed_rows = [r for r in rows if r.get("time_s") is not None]
         if row.get("time_s") is not None:
             summary[label]["rank_by_time_among_timed"] = 1 + sum(r["time_s"] < row["time_s"] for r in timed_rows)
             summary[label]["timed"] = len(timed_rows)
-    rows.sort(key=lambda r: (r["ops"], r["key"]))
     write_table(rows, os.path.join(out_dir, "surrogates.csv"), os.path.join(out_dir, "surrogates.md"),
                 title=f"p* and i* of {space.source} (sequence length {settings.seq_len})",
                 notes=[f"T: {teacher.description()}: p* effective {reference['params_effective']}, total "
                        f"{reference['params_total']}, ops {reference['ops']}"])
     plot(rows, reference, os.path.join(out_dir, "surrogates_ops.png"), settings.param_kind, "ops", marked=marks,
          title=f"{space.source}: parameters vs operations (L={settings.seq_len})")
-    timed_rows = [r for r in rows if r.get("time_s") is not None]
     if timed_rows:
         plot(timed_rows, reference, os.path.join(out_dir, "surrogates_time.png"), settings.param_kind, "time",
              marked=marks, title=f"{len(timed_rows)} timed candidates (L={settings.seq_len}, batch "
