@@ -179,7 +179,9 @@ def _surrogates_only(args, settings):
         plot(timed_rows, reference, os.path.join(out_dir, "surrogates_time.png"), settings.param_kind, "time",
              marked=marks, title=f"{len(timed_rows)} timed candidates (L={settings.seq_len}, batch "
              f"{settings.timing_batch_size}, {reference.get('isa') or ''})")
-    with open(os.path.join(out_dir, "summary.json"), "w", encoding="utf-8") as handle:
+    from bort.io_utils import atomic_open
+
+    with atomic_open(os.path.join(out_dir, "summary.json"), "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=1, sort_keys=True)
     return summary
 
