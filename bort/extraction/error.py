@@ -77,14 +77,14 @@ def held_out_cross_entropy(model, teacher, settings, ctx):
     import mxnet as mx
     import numpy as np
 
+    from ..pretraining.trainer import batch_to_device
+
     max_length = min(model.config.max_length, teacher.block.config.max_length)
     total, weight_sum = 0.0, 0.0
     for count, (batch, _) in enumerate(_eval_data(settings, teacher.vocab_size, max_length).batches(epochs=1)):
         if settings.max_eval_batches is not None and count >= settings.max_eval_batches:
             break
-        inputs = mx.nd.array(batch.input_ids, ctx=ctx, dtype="int32")
-        valid_length = mx.nd.array(batch.valid_length, ctx=ctx, dtype="float32")
-        positions = mx.nd.array(batch.masked_positions, ctx=ctx, dtype="int32")
+        inputs, valid_length, positions, _, _ = batch_to_device(batch, ctx, "float32")
         with mx.autograd.predict_mode():
             _, student_logits = model(inputs, valid_length, positions)
         teacher_logits = teacher(inputs, valid_length, positions)

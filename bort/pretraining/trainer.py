@@ -177,7 +177,8 @@ def _build_data(cfg, dist, vocab_size, specials, max_length):
     return train, evaluation
 
 
-def _to_device(batch, ctx, dtype):
+def batch_to_device(batch, ctx, dtype):
+    """A batch's (input ids, valid lengths, masked positions, masked ids, masked weights) as NDArrays on `ctx`."""
     return (mx.nd.array(batch.input_ids, ctx=ctx, dtype="int32"),
             mx.nd.array(batch.valid_length, ctx=ctx, dtype=dtype),
             mx.nd.array(batch.masked_positions, ctx=ctx, dtype="int32"),
@@ -188,7 +189,7 @@ def _to_device(batch, ctx, dtype):
 def forward(student, teacher, batch, ctx, cfg, train=True, objective_scale=1.0):
     """The loss parts (dict of scalar NDArrays) of one batch; when `train`, recorded for backward, with
     `objective` = loss * objective_scale (loss scale / accumulation) to call backward on."""
-    inputs, valid_length, positions, labels, weights = _to_device(batch, ctx, cfg.dtype)
+    inputs, valid_length, positions, labels, weights = batch_to_device(batch, ctx, cfg.dtype)
     teacher_logits = teacher(inputs, valid_length, positions) if teacher is not None else None
     with mx.autograd.record(train_mode=True) if train else mx.autograd.predict_mode():
         _, logits = student(inputs, valid_length, positions)
