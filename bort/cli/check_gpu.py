@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from bort.cli.common import run_main
+from bort.cli.finetune import CPU_SPELLINGS
 from bort.cli.flags import ArgumentParser
 
 
@@ -30,9 +31,6 @@ def gpu_list(value):
     if not indices or min(indices) < 0:
         raise argparse.ArgumentTypeError(f"expected 'all' or GPU indices >= 0, got {value!r}")
     return indices
-
-
-CPU_SPELLINGS = ("cpu", "none", "", "999", "-1")
 
 
 def device_from_flags(flags):

@@ -24,11 +24,14 @@ from bort.cli.flags import (
 )
 from bort.errors import ConfigError
 
+#: --gpu values that mean the CPU (999: the release's spelling); the launchers' GPU check reads them too.
+CPU_SPELLINGS = ("cpu", "none", "", "999", "-1")
+
 
 def gpu_choice(value):
     """--gpu N, or cpu / none / 999 (the release's spelling of CPU), or auto (GPU 0 when MXNet sees one)."""
     lowered = str(value).strip().lower()
-    if lowered in ("cpu", "none", "", "999", "-1"):
+    if lowered in CPU_SPELLINGS:
         return None
     if lowered == "auto":
         import mxnet as mx
