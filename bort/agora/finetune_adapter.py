@@ -18,14 +18,12 @@ import math
 import os
 import warnings
 
-from ..checkpoint import make_record, write_record
 from ..distributed import init_distributed
 from ..errors import ConfigError
 from ..finetune.build import build_classifier, build_tokenizer, device, seed_everything
 from ..finetune.evaluation import predict_split
 from ..finetune.features import encode_split, global_batches, training_units
-from ..finetune.trainer import train_step
-from ..params import save_parameters
+from ..finetune.trainer import save_classifier, train_step
 from ..tasks import get_task
 from ..training.optim import make_trainer, trainable_parameters
 from ..training.schedule import WarmupLinearSchedule
@@ -129,10 +127,7 @@ class FinetuneCandidates:
         return predict_split(model, encoded, self.tokenizer.pad_id, self.config.dev_batch_size, self.ctx, self.dist)
 
     def save(self, model, directory):
-        path = os.path.join(directory, MODEL_FILE)
-        save_parameters(model, path)
-        write_record(path, make_record(model, task=self.task, pair_layout=self.tokenizer.pair_layout,
-                                       max_seq_length=self.config.max_len, tokenizer=self.tokenizer))
+        save_classifier(model, os.path.join(directory, MODEL_FILE), self.task, self.tokenizer, self.config.max_len)
 
     def load(self, directory):
         return self.load_file(os.path.join(directory, MODEL_FILE))

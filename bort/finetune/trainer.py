@@ -185,11 +185,16 @@ def end_of_epoch(model, devs, tokenizer, config, ctx, dist, state, task, logger)
         return None
     state.best_score, state.best_epoch, state.epochs_without_improvement = score, state.epoch, 0
     if dist.is_main:
-        path = best_model_path(config.output_dir, task)
-        save_parameters(model, path)
-        write_record(path, make_record(model, task=task, pair_layout=tokenizer.pair_layout,
-                                       max_seq_length=config.max_len, tokenizer=tokenizer))
+        save_classifier(model, best_model_path(config.output_dir, task), task, tokenizer, config.max_len)
     return _copy_weights(model)
+
+
+def save_classifier(model, path, task, tokenizer, max_len):
+    """A fine-tuned classifier's weights and, beside them, the record that rebuilds it (architecture, task,
+    pair layout, sequence length, vocabulary)."""
+    save_parameters(model, path)
+    write_record(path, make_record(model, task=task, pair_layout=tokenizer.pair_layout, max_seq_length=max_len,
+                                   tokenizer=tokenizer))
 
 
 def train_step(model, trainer, params, micro_batches, head, pad_id, lr, config, dist, ctx, step, use_amp):
