@@ -14,7 +14,8 @@
 # NUM_PROCS=N (N > 1) trains data-parallel on N Horovod workers on this machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+# The usage text is the header comment above, up to its first non-comment line (as in run_recipe.sh).
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   # Help first, and nothing else: no environment set-up, no warnings about missing weights.
   usage

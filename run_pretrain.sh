@@ -10,7 +10,8 @@
 # Device: GPU=auto (default: float16 on GPU <local rank> when MXNet sees a GPU, else float32 on CPU), gpu or cpu.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+# The usage text is the header comment above, up to its first non-comment line (as in run_recipe.sh).
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   usage
   exit 0
