@@ -5,6 +5,7 @@ single-process stand-in with the same interface, so training code never branches
 without it installed.
 """
 import dataclasses
+import os
 
 from .errors import ConfigError
 
@@ -95,5 +96,16 @@ class HorovodProcess(SingleProcess):
         self._allreduce([0.0], False)
 
 
+def launcher_local_rank(environ=None):
+    """This process's index on its machine when a launcher (horovodrun, mpirun) started several, else 0."""
+    environ = os.environ if environ is None else environ
+    for name in ("HOROVOD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"):
+        if environ.get(name, "").isdigit():
+            return int(environ[name])
+    return 0
+
+
 def init_distributed(use_horovod):
-    return HorovodProcess() if use_horovod else SingleProcess()
+    """Horovod, or a single process. A single process started by a multi-process launcher (e.g. an extraction
+    rank distilling its own candidates) still takes its own device: local_rank is the launcher's."""
+    return HorovodProcess() if use_horovod else SingleProcess(local_rank=launcher_local_rank())

@@ -172,3 +172,19 @@ def test_single_process_stand_in_and_jsonl_log(tmp_path):
     records = [json.loads(line) for line in open(tmp_path / "logs" / "metrics.jsonl")]
     assert [(r["step"], r["loss"]) for r in records] == [(1, 0.5), (2, 0.25)]
     assert not (tmp_path / "other.jsonl").exists()
+
+
+def test_a_single_process_started_by_a_launcher_takes_its_own_device(monkeypatch):
+    """Extraction ranks distil their candidates in single-process pretraining: under horovodrun each must use its
+    own GPU (local_rank), not GPU 0 for all."""
+    from bort.distributed import launcher_local_rank
+
+    assert launcher_local_rank({}) == 0
+    assert launcher_local_rank({"HOROVOD_LOCAL_RANK": "3"}) == 3
+    assert launcher_local_rank({"OMPI_COMM_WORLD_LOCAL_RANK": "2"}) == 2
+    monkeypatch.delenv("OMPI_COMM_WORLD_LOCAL_RANK", raising=False)
+    monkeypatch.setenv("HOROVOD_LOCAL_RANK", "1")
+    single = init_distributed(False)
+    assert (single.size, single.rank, single.local_rank) == (1, 0, 1)
+    monkeypatch.delenv("HOROVOD_LOCAL_RANK")
+    assert init_distributed(False).local_rank == 0

@@ -113,7 +113,11 @@ class ErrorSurrogate:
 
     def _ctx(self):
         import mxnet as mx
-        return mx.gpu(0) if self.settings.device == "gpu" else mx.cpu()
+
+        from ..distributed import launcher_local_rank
+
+        # Under horovodrun each rank distils its own candidates (single-process pretraining): on its own GPU.
+        return mx.gpu(launcher_local_rank()) if self.settings.device == "gpu" else mx.cpu()
 
     def teacher(self):
         if self._teacher is None:
