@@ -306,6 +306,23 @@ def test_command_extracts_reports_and_resumes(tiny_teacher, tmp_path):
     assert stamp == {k: os.path.getmtime(out / "candidates" / k / "result.json") for k in scored}
 
 
+def test_kept_candidate_models_carry_their_record(tiny_teacher, tmp_path):
+    """--keep_models writes each trained candidate with the record every command rebuilds it from (its heads are 2,
+    not the default 8)."""
+    from bort.checkpoint import get_bort_model
+    from bort.cli.extract import main
+
+    out = tmp_path / "kept"
+    assert main(_cli_args(tiny_teacher, out, "--keep_models", "true")) == 0
+    kept = sorted((out / "candidates").glob("*/model.params"))
+    assert kept
+    for path in kept:
+        record = json.loads(path.with_suffix(".json").read_text())
+        assert record["architecture"]["num_heads"] == 2
+        model, _ = get_bort_model(None, params_path=str(path))
+        assert model.config.num_heads == 2
+
+
 def test_a_second_run_into_a_locked_output_directory_is_refused(tiny_teacher, tmp_path):
     from bort.cli.extract import main
     from bort.errors import ConfigError

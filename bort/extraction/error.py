@@ -173,7 +173,12 @@ class ErrorSurrogate:
         load_checkpoint(checkpoint, model, ctx=self._ctx())
         value, masks = held_out_cross_entropy(model, self.teacher(), s, self._ctx())
         if s.keep_models:
-            save_parameters(model, os.path.join(work_dir, MODEL_FILE))
+            from ..checkpoint import make_record, read_record, write_record
+
+            kept = save_parameters(model, os.path.join(work_dir, MODEL_FILE))
+            # Its record (heads included) so every command rebuilds it; the vocabulary is the teacher's.
+            vocabulary = (read_record(self.teacher_spec.params_path) or {}).get("vocabulary")
+            write_record(kept, make_record(model, vocabulary=vocabulary))
         # The distillation log stays beside the score; checkpoints and optimizer state go.
         log = os.path.join(work_dir, "training", LOG_FILE)
         if os.path.exists(log):
