@@ -14,8 +14,9 @@ numpy/scipy compete with the OpenMP team whenever numpy multiplies matrices in b
   OpenMP setting, so it uses the OpenMP team rather than a second pool.
 A variable the user set wins and is left alone. The values are written to the environment (child processes
 inherit them; `BORT_AUTO_THREADS` records which were chosen here, so a child on other cores recomputes them).
-If numpy or MXNet was loaded before Bort, the pthreads BLAS pools are limited through threadpoolctl instead;
-MXNet's OpenMP team cannot be resized once it has been created, which the returned setup reports.
+If numpy or MXNet was loaded before Bort, the pthreads BLAS pools are limited through threadpoolctl instead,
+and MXNet's OpenMP team is resized in place (`bort.mxnet_runtime`, which also puts MXNet's OpenBLAS on AVX2
+kernels where it fell back to generic ones; when MXNet loads after Bort, a one-shot import hook does that).
 
 It runs when the package is first imported (`bort/__init__.py`) and again, with the command's `--threads`,
 from the command-line programs; it only sets environment variables (and calls threadpoolctl when a BLAS
@@ -47,7 +48,7 @@ class ThreadSetup:
     source: str  # "user" (a variable or --threads decided it) or "bort" (chosen here)
     chosen: dict  # the variables set here, name -> value
     late: list  # thread-using modules already imported when this ran (their pools were set by threadpoolctl)
-    mxnet_team_fixed: bool  # MXNet was already loaded: its OpenMP team kept the size it started with
+    mxnet: list  # what was done to an already loaded MXNet (bort.mxnet_runtime); empty when it loads later
 
 
 def usable_cores(cpu_max_path="/sys/fs/cgroup/cpu.max"):
@@ -137,10 +138,56 @@ def configure_threads(threads=None, environ=None):
     environ.update(wanted)
     environ[AUTO_MARK] = ";".join(f"{name}={value}" for name, value in sorted(marked.items()))
     late = [name for name in BLAS_LOADING_MODULES if name in sys.modules]
-    if late and environ is os.environ:  # another mapping (a test's) describes no process: nothing to limit
-        _limit_loaded_pools(_positive_int(environ.get(BLAS_VARIABLE)) or 1, omp)
+    mxnet_reports = []
+    if environ is os.environ:  # another mapping (a test's) describes no process: nothing to limit
+        if late:
+            _limit_loaded_pools(_positive_int(environ.get(BLAS_VARIABLE)) or 1, omp)
+        if "mxnet" in sys.modules:
+            from .mxnet_runtime import tune_loaded_mxnet
+
+            mxnet_reports = tune_loaded_mxnet(omp, threads is not None, environ)
+        else:
+            _tune_mxnet_when_imported(omp)
     return ThreadSetup(cores=cores, local_ranks=local_ranks(environ), omp_threads=omp, source=source,
-                       chosen=wanted, late=late, mxnet_team_fixed="mxnet" in sys.modules)
+                       chosen=wanted, late=late, mxnet=mxnet_reports)
+
+
+class _TuneMXNetOnImport:
+    """A one-shot import hook: once `import mxnet` has run, apply `bort.mxnet_runtime.tune_loaded_mxnet` (MXNet's
+    OpenBLAS picks its kernels when it loads, and only a call after loading can correct a wrong pick)."""
+
+    def __init__(self, omp_threads):
+        self.omp_threads = omp_threads
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "mxnet":
+            return None
+        sys.meta_path.remove(self)  # one shot, and lets the real finders find MXNet below
+        import importlib.util
+
+        spec = importlib.util.find_spec("mxnet")
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        load = spec.loader.exec_module
+        omp_threads = self.omp_threads
+
+        def exec_module(module):
+            load(module)
+            from .mxnet_runtime import tune_loaded_mxnet
+
+            tune_loaded_mxnet(omp_threads, False, os.environ)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _tune_mxnet_when_imported(omp_threads):
+    """Install (or update) the hook that tunes MXNet right after it is imported."""
+    for finder in sys.meta_path:
+        if isinstance(finder, _TuneMXNetOnImport):
+            finder.omp_threads = omp_threads
+            return
+    sys.meta_path.insert(0, _TuneMXNetOnImport(omp_threads))
 
 
 def _limit_loaded_pools(blas_threads, omp_threads):

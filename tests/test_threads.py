@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from bort.cpu_features import read_cpuinfo
 from bort.errors import ConfigError
+from bort.mxnet_runtime import PRE_AVX2_CORES
 from bort.threads import AUTO_MARK, configure_threads, plan_threads, usable_cores
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,10 +23,13 @@ import json, os
 {imports}
 import mxnet
 from threadpoolctl import threadpool_info
+from bort.mxnet_runtime import openblas_core, worker_team_sizes
 from bort.threads import usable_cores
 pools = [dict(file=os.path.basename(p["filepath"]), api=p["internal_api"], layer=p.get("threading_layer"),
               threads=p["num_threads"]) for p in threadpool_info()]
-print(json.dumps(dict(cores=usable_cores(), pools=pools, omp=os.environ.get("OMP_NUM_THREADS"))))
+print(json.dumps(dict(cores=usable_cores(), pools=pools, omp=os.environ.get("OMP_NUM_THREADS"),
+                      workers=worker_team_sizes(), blas_core=openblas_core(),
+                      coretype=os.environ.get("OPENBLAS_CORETYPE"))))
 """
 
 
@@ -52,6 +57,31 @@ def test_library_import_gives_mxnet_every_core_and_blas_pthreads_one():
     assert pthreads_blas == [1] * len(pthreads_blas)
 
 
+def _assert_mxnet_tuned(report):
+    # The team an operator gets on MXNet's worker thread, and MXNet's OpenBLAS kernels: AVX2 ones wherever the
+    # CPU has AVX2 and FMA (OpenBLAS 0.3.13 falls back to SSE3 "Prescott" kernels on CPUs it does not know).
+    assert report["workers"] == [report["cores"]]
+    flags = read_cpuinfo()[1]
+    if {"avx2", "fma"} <= flags:
+        assert report["blas_core"].lower() not in PRE_AVX2_CORES, report
+    assert report["coretype"] is None  # the variable was set only for MXNet's OpenBLAS, then taken away
+
+
+def test_library_import_tunes_the_mxnet_loaded_after_it():
+    report, *_ = _pools_after("import bort")
+    _assert_mxnet_tuned(report)
+
+
+@pytest.mark.parametrize("imports", ["import mxnet\nimport bort",
+                                     "import mxnet\nmxnet.nd.ones((2, 2)).asnumpy()\nimport bort"])
+def test_mxnet_imported_before_bort_gets_every_core(imports):
+    # Without bort.mxnet_runtime MXNet keeps the half of the cores it chose when it loaded (1 of 2 here), even
+    # when its worker thread already ran an operator before bort was imported.
+    report, openmp, _, mxnet_blas = _pools_after(imports)
+    _assert_mxnet_tuned(report)
+    assert openmp == [report["cores"]] * len(openmp) and mxnet_blas == [report["cores"]]
+
+
 def test_numpy_loaded_first_is_limited_after_the_fact():
     report, openmp, pthreads_blas, _ = _pools_after("import numpy\nimport scipy.linalg\nimport bort")
     assert pthreads_blas == [1] * len(pthreads_blas)
@@ -59,8 +89,9 @@ def test_numpy_loaded_first_is_limited_after_the_fact():
 
 
 def test_a_users_variables_win():
-    _, openmp, pthreads_blas, mxnet_blas = _pools_after("import bort", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="2")
-    assert openmp == [1] * len(openmp) and mxnet_blas == [1]
+    report, openmp, pthreads_blas, mxnet_blas = _pools_after("import bort", OMP_NUM_THREADS="1",
+                                                             OPENBLAS_NUM_THREADS="2")
+    assert openmp == [1] * len(openmp) and mxnet_blas == [1] and report["workers"] == [1]
     assert pthreads_blas == [2] * len(pthreads_blas)
 
 
