@@ -23,6 +23,28 @@ def _activation(F, x, kind):
     return F.relu(x)
 
 
+class BortLayerNorm(nn.LayerNorm):
+    """Gluon's LayerNorm over the last axis, which training can switch to Bort's CPU kernel
+    (`bort.kernels.use_training_kernels`: same values to float rounding, a backward pass about 15x faster than
+    MXNet 1.9.1's). Parameter names are LayerNorm's (`gamma`, `beta`), so checkpoints do not change."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.use_kernel = False
+
+    def _alias(self):
+        return "layernorm"  # the name-scope prefix nn.LayerNorm had: the same full parameter names
+
+    def hybrid_forward(self, F, data, gamma, beta):
+        if not self.use_kernel:
+            return super().hybrid_forward(F, data, gamma, beta)
+        # The operator library interface cannot add a gradient to an existing one (grad_req "add", used to
+        # accumulate micro-batches): gamma and beta pass through identity, whose backward adds correctly.
+        out, _mean, _rstd = F.bort_layer_norm(data, F.identity(gamma), F.identity(beta),
+                                               eps=self._kwargs["eps"])
+        return out
+
+
 class MultiHeadSelfAttention(HybridBlock):
     """Scaled dot-product self-attention over `num_heads` heads with separate Q, K, V projections."""
 
@@ -72,7 +94,7 @@ class PositionwiseFFN(HybridBlock):
             self.ffn_1 = nn.Dense(hidden_size, in_units=units, flatten=False)
             self.ffn_2 = nn.Dense(units, in_units=hidden_size, flatten=False)
             self.dropout = nn.Dropout(dropout)
-            self.layer_norm = nn.LayerNorm(epsilon=layer_norm_eps, in_channels=units)
+            self.layer_norm = BortLayerNorm(epsilon=layer_norm_eps, in_channels=units)
 
     def hybrid_forward(self, F, x):
         hidden = self.dropout(_activation(F, self.ffn_1(x), self._activation))
@@ -88,7 +110,7 @@ class TransformerCell(HybridBlock):
             self.attention_cell = MultiHeadSelfAttention(config.units, config.num_heads, config.dropout)
             self.proj = nn.Dense(config.units, in_units=config.units, flatten=False)
             self.dropout = nn.Dropout(config.dropout)
-            self.layer_norm = nn.LayerNorm(epsilon=config.layer_norm_eps, in_channels=config.units)
+            self.layer_norm = BortLayerNorm(epsilon=config.layer_norm_eps, in_channels=config.units)
             self.ffn = PositionwiseFFN(config.units, config.hidden_size, config.dropout,
                                        config.layer_norm_eps, config.activation)
 
@@ -108,7 +130,7 @@ class BortEncoder(HybridBlock):
             self.position_weight = self.params.get(
                 "position_weight", shape=(config.max_length, config.units), init=mx.init.Normal(0.02))
             self.dropout = nn.Dropout(config.dropout)
-            self.layer_norm = nn.LayerNorm(epsilon=config.layer_norm_eps, in_channels=config.units)
+            self.layer_norm = BortLayerNorm(epsilon=config.layer_norm_eps, in_channels=config.units)
             self.transformer_cells = nn.HybridSequential()
             with self.transformer_cells.name_scope():
                 for _ in range(config.num_layers):
@@ -165,7 +187,7 @@ class BortModel(HybridBlock):
                 with self.decoder.name_scope():
                     self.decoder.add(nn.Dense(config.units, in_units=config.units, flatten=False))
                     self.decoder.add(_Activation(config.activation))
-                    self.decoder.add(nn.LayerNorm(epsilon=config.mlm_layer_norm_eps, in_channels=config.units))
+                    self.decoder.add(BortLayerNorm(epsilon=config.mlm_layer_norm_eps, in_channels=config.units))
                     # The output layer reuses the word embedding matrix (weight tying), as in the release.
                     self.decoder.add(nn.Dense(config.vocab_size, in_units=config.units, flatten=False,
                                               params=self.word_embed[0].params))

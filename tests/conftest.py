@@ -16,6 +16,11 @@ ROBERTA_VOCAB_DIR = os.path.join(TESTS_DIR, "fixtures", "roberta-base")
 SAMPLE_TEXT = os.path.join(REPO_ROOT, "data", "sample_text.txt")
 
 
+# Bort's CPU kernels are built once per test run into a private cache (every test process and the commands the
+# tests start inherit it), not into the user's ~/.cache/bort.
+os.environ.setdefault("BORT_CACHE_DIR", os.path.join(REPO_ROOT, ".test-cache"))
+
+
 @pytest.fixture
 def fixtures_dir():
     return FIXTURES_DIR

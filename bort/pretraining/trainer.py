@@ -21,6 +21,7 @@ import numpy as np
 from .. import distributed
 from ..errors import CheckpointError, ConfigError, TrainingError
 from ..gpu.preflight import require_usable_gpu
+from ..kernels import use_training_kernels
 from ..locking import output_lock
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
@@ -294,6 +295,8 @@ def _pretrain(cfg, dist):
         student.cast("float16")
         if teacher is not None:
             teacher.cast("float16")
+    for model in (student, teacher.block) if teacher is not None else (student,):
+        use_training_kernels(model, ctx, cfg.dtype)
     params = trainable_parameters(student)
     if cfg.accumulate > 1:
         for param in params:

@@ -1,0 +1,140 @@
+"""bort.kernels: the CPU LayerNorm kernel built as an MXNet operator library, against MXNet's own LayerNorm
+(outputs and every gradient), inside Bort models (gradient accumulation, training results, what is exported),
+and its build/fallback paths."""
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd
+
+from bort.kernels import KernelsUnavailable, build_library, load_kernels, use_training_kernels
+from bort.model import BortClassifier, BortLayerNorm, get_bort_model
+from bort.training.optim import make_trainer, trainable_parameters
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernels_loaded():
+    load_kernels()  # builds into the test run's cache (conftest: BORT_CACHE_DIR), or raises: a failure here
+
+
+def _layer_norm_grads(operator, data, gamma, beta, d_out, eps):
+    for array in (data, gamma, beta):
+        array.attach_grad()
+    with autograd.record():
+        out = operator(data, gamma, beta, eps)
+    out.backward(d_out)
+    return [a.asnumpy() for a in (out, data.grad, gamma.grad, beta.grad)]
+
+
+@pytest.mark.parametrize("shape, eps", [((8, 128, 1024), 1e-12), ((3, 5, 7), 1e-5), ((6, 33), 1e-3), ((1, 1, 4), 1e-5)])
+def test_layer_norm_matches_mxnet_in_value_and_every_gradient(shape, eps):
+    rng = np.random.RandomState(0)
+    data = rng.randn(*shape).astype(np.float32) * 3 + 1
+    gamma, beta = rng.rand(shape[-1]).astype(np.float32) + 0.5, rng.randn(shape[-1]).astype(np.float32)
+    d_out = rng.randn(*shape).astype(np.float32)
+    arrays = lambda: [mx.nd.array(a) for a in (data, gamma, beta)]  # noqa: E731
+    reference = _layer_norm_grads(lambda x, g, b, e: mx.nd.LayerNorm(x, g, b, eps=e), *arrays(), mx.nd.array(d_out),
+                                  eps)
+    kernel = _layer_norm_grads(lambda x, g, b, e: mx.nd.bort_layer_norm(x, g, b, eps=e)[0], *arrays(),
+                               mx.nd.array(d_out), eps)
+    for name, want, got in zip(("out", "d_data", "d_gamma", "d_beta"), reference, kernel):
+        scale = max(1.0, float(np.abs(want).max()))
+        assert np.abs(want - got).max() <= 2e-5 * scale, name
+    # and against float64 numpy, so that both are not wrong the same way
+    mean, var = data.mean(-1, keepdims=True), data.var(-1, keepdims=True)
+    np.testing.assert_allclose(kernel[0], (data - mean) / np.sqrt(var + eps) * gamma + beta, rtol=1e-4, atol=1e-4)
+
+
+def _tiny_classifier(kernel, hybridize):
+    mx.random.seed(3)
+    bort, _ = get_bort_model(None, vocab_size=40, num_layers=2, units=16, hidden_size=12, num_heads=2, max_length=16,
+                             use_decoder=False, dropout=0.0, embed_dropout=0.0)
+    model = BortClassifier(bort, num_classes=3, dropout=0.0)
+    model.classifier.initialize(mx.init.Normal(0.2))
+    if hybridize:
+        model.hybridize(static_alloc=True)
+    if kernel:
+        assert use_training_kernels(model, mx.cpu())
+    return model
+
+
+def _train(model, steps, micro_batches):
+    params = trainable_parameters(model)
+    for param in params:
+        param.grad_req = "add"
+    trainer = make_trainer(model, "bertadam", 1e-2, weight_decay=0.01)
+    rng = np.random.RandomState(5)
+    loss_fn = mx.gluon.loss.SoftmaxCELoss()
+    for _ in range(steps):
+        for _ in range(micro_batches):  # gradients of micro-batches add up (grad_req "add")
+            ids = mx.nd.array(rng.randint(0, 40, size=(4, 9)))
+            valid = mx.nd.array(rng.randint(3, 10, size=4))
+            labels = mx.nd.array(rng.randint(0, 3, size=4))
+            with autograd.record():
+                loss = loss_fn(model(ids, valid), labels).sum()
+            loss.backward()
+        trainer.update(4 * micro_batches)
+        for param in params:
+            param.zero_grad()
+    return {name: p.data().asnumpy() for name, p in model._collect_params_with_prefix().items()}
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_training_with_the_kernel_gives_the_same_weights(hybridize):
+    # Two micro-batches per update: the LayerNorm gradients must be added, not overwritten, by the kernel.
+    reference = _train(_tiny_classifier(False, hybridize), steps=4, micro_batches=2)
+    fast = _train(_tiny_classifier(True, hybridize), steps=4, micro_batches=2)
+    assert reference.keys() == fast.keys()
+    for name in reference:
+        # Adam divides by the root of tiny second moments: float rounding of the gradients shows up to ~1e-5
+        np.testing.assert_allclose(fast[name], reference[name], rtol=1e-4, atol=2e-5, err_msg=name)
+    # the run changed the LayerNorm parameters, so the comparison above covers their gradients
+    gamma = [n for n in reference if n.endswith("gamma")][0]
+    assert not np.allclose(reference[gamma], 1.0)
+
+
+def test_only_training_switches_the_kernel_on_and_exports_never_hold_it(tmp_path):
+    model = _tiny_classifier(False, hybridize=True)
+    layer_norms = []
+    model.apply(lambda block: layer_norms.append(block) if isinstance(block, BortLayerNorm) else None)
+    assert len(layer_norms) == 5 and not any(block.use_kernel for block in layer_norms)  # embedding + 2 x 2
+    ids = mx.nd.array([[0, 5, 6, 2]])
+    model(ids)
+    model.export(str(tmp_path / "plain"))
+    ops = {node["op"] for node in json.load(open(tmp_path / "plain-symbol.json"))["nodes"]}
+    assert "LayerNorm" in ops and "bort_layer_norm" not in ops
+    before = model(ids).asnumpy()
+    assert use_training_kernels(model, mx.cpu())
+    after = model(ids).asnumpy()  # the cached graph was traced again with the kernel
+    model.export(str(tmp_path / "fast"))
+    ops = {node["op"] for node in json.load(open(tmp_path / "fast-symbol.json"))["nodes"]}
+    assert "bort_layer_norm" in ops and "LayerNorm" not in ops
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
+    # parameter names are LayerNorm's: checkpoints read the same
+    assert any(name.endswith("layernorm0_gamma") for name in model.collect_params())
+
+
+def test_float16_and_disabled_keep_mxnets_layer_norm(monkeypatch):
+    model = _tiny_classifier(False, hybridize=False)
+    assert not use_training_kernels(model, mx.cpu(), dtype="float16")
+    assert not use_training_kernels(model, mx.gpu(0))
+    monkeypatch.setattr(mx.nd, "bort_layer_norm", None, raising=False)
+    monkeypatch.delattr(mx.nd, "bort_layer_norm")  # as in a process that has not loaded the library yet
+    monkeypatch.setenv("BORT_FAST_KERNELS", "0")
+    with pytest.raises(KernelsUnavailable, match="BORT_FAST_KERNELS=0"):
+        load_kernels()
+    assert not use_training_kernels(model, mx.cpu())
+    flags = []
+    model.apply(lambda block: flags.append(block.use_kernel) if isinstance(block, BortLayerNorm) else None)
+    assert flags and not any(flags)
+
+
+def test_build_is_cached_and_a_failing_compiler_is_reported(tmp_path):
+    first = build_library(str(tmp_path))
+    stamp = os.stat(first).st_mtime_ns
+    assert build_library(str(tmp_path)) == first and os.stat(first).st_mtime_ns == stamp  # not rebuilt
+    with pytest.raises(KernelsUnavailable, match="compiling the kernels failed"):
+        build_library(str(tmp_path / "other"), compiler="/bin/false")
+    assert not [name for _, _, names in os.walk(tmp_path / "other") for name in names]  # no partial library left
