@@ -138,3 +138,33 @@ def test_build_is_cached_and_a_failing_compiler_is_reported(tmp_path):
     with pytest.raises(KernelsUnavailable, match="compiling the kernels failed"):
         build_library(str(tmp_path / "other"), compiler="/bin/false")
     assert not [name for _, _, names in os.walk(tmp_path / "other") for name in names]  # no partial library left
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 0.5])
+def test_fused_distillation_terms_match_the_formulas_and_their_gradient(temperature):
+    from bort.pretraining.loss import distillation_loss
+
+    rng = np.random.RandomState(1)
+    shape = (3, 5, 2000)  # batch, masked positions, vocabulary
+    student = (rng.randn(*shape) * 4).astype(np.float32)
+    teacher = (rng.randn(*shape) * 4).astype(np.float32)
+    student[0, 0, 7] = 60.0  # a confident row: the log-sum-exp must not overflow
+    labels = rng.randint(0, shape[-1], size=shape[:2]).astype(np.float32)
+    labels[1, 2] = np.argmax(student[1, 2])  # one right guess for `correct`
+    weights = (rng.rand(*shape[:2]) > 0.3).astype(np.float32)
+    results = {}
+    for fused in (False, True):
+        logits = mx.nd.array(student)
+        logits.attach_grad()
+        with autograd.record():
+            parts = distillation_loss(logits, mx.nd.array(labels), mx.nd.array(weights), mx.nd.array(teacher),
+                                      0.1, 0.5, temperature, fused=fused)
+        parts["loss"].backward()
+        results[fused] = ({key: float(value.asscalar()) for key, value in parts.items()}, logits.grad.asnumpy())
+    (plain, plain_grad), (fast, fast_grad) = results[False], results[True]
+    assert plain.keys() == fast.keys()
+    for key in plain:
+        assert fast[key] == pytest.approx(plain[key], rel=1e-5, abs=1e-6), key
+    assert plain["correct"] >= 1
+    np.testing.assert_allclose(fast_grad, plain_grad, rtol=1e-4, atol=1e-7)
+    assert np.abs(plain_grad).max() > 1e-4  # a real gradient was compared

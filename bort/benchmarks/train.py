@@ -136,8 +136,7 @@ with tempfile.TemporaryDirectory() as scratch:
     teacher_file = os.path.join(scratch, "teacher.params")
     save_parameters(get_bort_model(cfg.model, vocab_size=vocab, use_decoder=True, **spec["arch"])[0], teacher_file)
     teacher = load_teacher(cfg.model, teacher_file, vocab, ctx, num_heads=spec["arch"]["num_heads"])
-for model in (student, teacher.block):
-    use_training_kernels(model, ctx)  # as bort.pretraining.trainer does
+fused = [use_training_kernels(model, ctx) for model in (student, teacher.block)][0]  # as bort.pretraining does
 params = trainable_parameters(student)
 trainer = make_trainer(student, cfg.optimizer, cfg.lr, cfg.epsilon, cfg.weight_decay)
 rng = np.random.RandomState(0)
@@ -150,7 +149,7 @@ data = types.SimpleNamespace(input_ids=rng.randint(5, vocab, size=(batch, length
 
 def update(step):
     mx.random.seed(step)
-    parts = forward(student, teacher, data, ctx, cfg, objective_scale=1.0)
+    parts = forward(student, teacher, data, ctx, cfg, objective_scale=1.0, fused_loss=fused)
     parts["objective"].backward()
     float(parts["num_masks"].asscalar())
     norm = global_grad_norm(params)

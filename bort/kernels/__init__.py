@@ -22,8 +22,8 @@ import subprocess
 import tempfile
 
 LOG = logging.getLogger(__name__)
-SOURCES = ("layer_norm.cc",)
-OPERATORS = ("bort_layer_norm",)
+SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc")
+OPERATORS = ("bort_layer_norm", "bort_distillation_terms")
 LIBRARY_NAME = "libbort_kernels.so"
 DISABLE_VARIABLE = "BORT_FAST_KERNELS"
 

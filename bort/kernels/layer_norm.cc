@@ -175,11 +175,3 @@ REGISTER_OP(bort_layer_norm)
 .setParseAttrs(ParseAttrs)
 .setInferType(InferType)
 .setInferShape(InferShape);
-
-MXReturnValue initialize(int version) {
-  if (version < 10900) {
-    MX_ERROR_MSG << "bort_layer_norm needs MXNet 1.9 or later, got " << version;
-    return MX_FAIL;
-  }
-  return MX_SUCCESS;
-}

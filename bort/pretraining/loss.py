@@ -15,6 +15,9 @@ In both modes the release's normaliser sum_i w_i + 1e-8 is used, and `teacher_ms
 loss, as in the release) is T^2 * sum_i w_i * mean_v 0.5 * (p_s - p_t)^2 / sum w.
 
 All functions take MXNet NDArrays (any float dtype; computed in float32 or float64) and work under autograd.
+`fused=True` computes the per-position terms (textbook mode, float32) with Bort's CPU kernel
+`bort_distillation_terms` (bort/kernels: a few passes per vocabulary row instead of a dozen whole-tensor
+operators, same values to float rounding); the training loop asks for it where `use_training_kernels` loaded it.
 """
 import mxnet as mx
 import numpy as np
@@ -61,26 +64,52 @@ def kd_terms(student_logits, teacher_logits, temperature, release_compatible=Fal
     return kd, mse
 
 
+def fused_terms(student_logits, teacher_logits, labels, temperature):
+    """(cross-entropy, correct, KD, MSE) per position, (N,) each, from the `bort_distillation_terms` kernel."""
+    vocab = student_logits.shape[-1]
+    ce, kd, mse, correct, *_ = mx.nd.bort_distillation_terms(
+        student_logits.reshape((-1, vocab)), teacher_logits.reshape((-1, vocab)),
+        labels.reshape((-1,)).astype("float32", copy=False), temperature=temperature)
+    return ce, correct, kd, mse
+
+
+def can_fuse(student_logits, teacher_logits, release_compatible):
+    """Whether the fused kernel computes this case: loaded, textbook mode, float32 logits of a teacher."""
+    return (teacher_logits is not None and not release_compatible and hasattr(mx.nd, "bort_distillation_terms")
+            and np.dtype(student_logits.dtype) == np.float32 and np.dtype(teacher_logits.dtype) == np.float32)
+
+
 def distillation_loss(student_logits, labels, weights, teacher_logits=None, mlm_weight=0.1,
-                      teacher_ce_weight=0.5, temperature=2.0, release_compatible=False):
+                      teacher_ce_weight=0.5, temperature=2.0, release_compatible=False, fused=False):
     """The training loss and its parts, as a dict of scalar NDArrays:
     loss, mlm, teacher_ce (T^2 * KD), teacher_mse, num_masks (sum of weights), correct (weighted).
 
     student_logits/teacher_logits: (B, M, V); labels, weights: (B, M). Without a teacher, KD terms are 0.
+    `fused`: use the CPU kernel where `can_fuse` says it applies (the formulas below otherwise).
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
+    if fused and can_fuse(student_logits, teacher_logits, release_compatible):
+        cross_entropy, correct, kd, mse = fused_terms(student_logits, teacher_logits, labels, temperature)
+        return _weighted_parts(cross_entropy, correct, kd, mse, weights, mlm_weight, teacher_ce_weight, temperature)
     cross_entropy, correct = masked_lm_terms(student_logits, labels, weights)
+    kd, mse = (None, None) if teacher_logits is None else kd_terms(student_logits, teacher_logits, temperature,
+                                                                   release_compatible)
+    return _weighted_parts(cross_entropy, correct, kd, mse, weights, mlm_weight, teacher_ce_weight, temperature)
+
+
+def _weighted_parts(cross_entropy, correct, kd, mse, weights, mlm_weight, teacher_ce_weight, temperature):
+    """The scalar parts from per-position terms: weighted means with the release's normaliser (KD terms 0
+    without a teacher)."""
     weights = weights.reshape((-1,)).astype(cross_entropy.dtype, copy=False)
     num_masks = mx.nd.sum(weights)
     normaliser = num_masks + NORMALISER_EPS
     mlm = mx.nd.sum(cross_entropy * weights) / normaliser
     parts = dict(mlm=mlm, num_masks=num_masks, correct=mx.nd.sum(correct.astype(weights.dtype) * weights))
-    if teacher_logits is None:
+    if kd is None:
         zero = mx.nd.zeros((1,), dtype=weights.dtype, ctx=weights.context).reshape(())
         parts.update(teacher_ce=zero, teacher_mse=zero, loss=mlm_weight * mlm)
         return parts
-    kd, mse = kd_terms(student_logits, teacher_logits, temperature, release_compatible)
     scale = temperature ** 2
     parts["teacher_ce"] = scale * mx.nd.sum(kd * weights) / normaliser
     parts["teacher_mse"] = scale * mx.nd.sum(mse * weights) / normaliser

@@ -187,15 +187,16 @@ def batch_to_device(batch, ctx, dtype):
             mx.nd.array(batch.masked_weights, ctx=ctx, dtype="float32"))
 
 
-def forward(student, teacher, batch, ctx, cfg, train=True, objective_scale=1.0):
+def forward(student, teacher, batch, ctx, cfg, train=True, objective_scale=1.0, fused_loss=False):
     """The loss parts (dict of scalar NDArrays) of one batch; when `train`, recorded for backward, with
-    `objective` = loss * objective_scale (loss scale / accumulation) to call backward on."""
+    `objective` = loss * objective_scale (loss scale / accumulation) to call backward on. `fused_loss`: the
+    per-position terms from Bort's CPU kernel (bort.kernels), where it applies."""
     inputs, valid_length, positions, labels, weights = batch_to_device(batch, ctx, cfg.dtype)
     teacher_logits = teacher(inputs, valid_length, positions) if teacher is not None else None
     with mx.autograd.record(train_mode=True) if train else mx.autograd.predict_mode():
         _, logits = student(inputs, valid_length, positions)
         parts = distillation_loss(logits, labels, weights, teacher_logits, cfg.mlm_weight, cfg.teacher_ce_weight,
-                                  cfg.temperature, cfg.release_kd_loss)
+                                  cfg.temperature, cfg.release_kd_loss, fused=fused_loss)
         if train:
             parts["objective"] = parts["loss"] * objective_scale
     return parts
@@ -295,8 +296,9 @@ def _pretrain(cfg, dist):
         student.cast("float16")
         if teacher is not None:
             teacher.cast("float16")
-    for model in (student, teacher.block) if teacher is not None else (student,):
-        use_training_kernels(model, ctx, cfg.dtype)
+    # Bort's CPU kernels (LayerNorm; the loss's per-position terms) where they can run (bort/kernels).
+    fused = [use_training_kernels(model, ctx, cfg.dtype)
+             for model in ((student, teacher.block) if teacher is not None else (student,))][0]
     params = trainable_parameters(student)
     if cfg.accumulate > 1:
         for param in params:
@@ -349,7 +351,8 @@ def _pretrain(cfg, dist):
                 zero_gradients(params)
             for _ in range(cfg.accumulate):
                 batch, position = next(stream)
-                parts = forward(student, teacher, batch, ctx, cfg, objective_scale=scaler.scale / cfg.accumulate)
+                parts = forward(student, teacher, batch, ctx, cfg, objective_scale=scaler.scale / cfg.accumulate,
+                                fused_loss=fused)
                 parts["objective"].backward()
                 masks = float(parts["num_masks"].asscalar())
                 window["sums"] += [float(parts[key].asscalar()) * (masks if key not in ("correct", "num_masks") else 1)
