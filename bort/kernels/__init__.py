@@ -24,6 +24,7 @@ import tempfile
 LOG = logging.getLogger(__name__)
 SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc")
 OPERATORS = ("bort_layer_norm", "bort_distillation_terms")
+EXPORTS = "exports.map"
 LIBRARY_NAME = "libbort_kernels.so"
 DISABLE_VARIABLE = "BORT_FAST_KERNELS"
 
@@ -82,9 +83,10 @@ def build_library(directory=None, compiler=None):
         raise KernelsUnavailable("no C++ compiler found ($CXX, g++, c++); install g++ for faster training")
     here = os.path.dirname(os.path.abspath(__file__))
     sources = [os.path.join(here, name) for name in SOURCES]
+    exports = os.path.join(here, EXPORTS)
     flags = compile_flags()
     digest = hashlib.sha256()
-    for path in sources + [lib_api, os.path.join(include, "mxnet", "lib_api.h")]:
+    for path in sources + [exports, lib_api, os.path.join(include, "mxnet", "lib_api.h")]:
         with open(path, "rb") as handle:
             digest.update(handle.read())
     digest.update(" ".join([compiler, version, *flags]).encode())
@@ -96,7 +98,9 @@ def build_library(directory=None, compiler=None):
     # Built under a temporary name and renamed: ranks building at once each finish a whole file.
     handle, partial = tempfile.mkstemp(suffix=".so", dir=target_dir)
     os.close(handle)
-    command = [compiler, *flags, *sources, lib_api, "-I", include, "-o", partial]
+    # Symbols bound inside the library (-Bsymbolic) and only MXNet's entry points exported (exports.map).
+    command = [compiler, *flags, *sources, lib_api, "-I", include, "-Wl,-Bsymbolic", f"-Wl,--version-script={exports}",
+               "-o", partial]
     LOG.info("building Bort's CPU kernels (once; cached in %s)", target_dir)
     try:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
