@@ -26,7 +26,7 @@ from ..finetune.features import encode_split, global_batches, training_units
 from ..finetune.trainer import save_classifier, train_step
 from ..kernels import use_training_kernels
 from ..tasks import get_task
-from ..training.optim import make_trainer, trainable_parameters
+from ..training.optim import make_trainer, set_gradient_mode, trainable_parameters
 from ..training.schedule import WarmupLinearSchedule
 from .casting import ModelLabeller, TaskCasting
 
@@ -99,8 +99,7 @@ class FinetuneCandidates:
         units = training_units(self.encode(train_examples, "train"))
         lengths = [unit.length for unit in units]
         params = trainable_parameters(model)
-        for param in params:
-            param.grad_req = "add"  # train_step accumulates micro-batches, as in finetune()
+        set_gradient_mode(params, 1)  # one micro-batch per update here (see train below)
         trainer = make_trainer(model, config.optimizer, config.lr, config.epsilon, config.weight_decay)
         total_steps = max(1, math.ceil(budget / config.batch_size))
         schedule = WarmupLinearSchedule(config.lr, total_steps, config.warmup_ratio)

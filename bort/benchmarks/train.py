@@ -73,7 +73,7 @@ from bort.finetune.features import Unit
 from bort.finetune.trainer import train_step
 from bort.kernels import use_training_kernels
 from bort.tasks import get_task
-from bort.training.optim import make_trainer, trainable_parameters
+from bort.training.optim import make_trainer, set_gradient_mode, trainable_parameters
 
 batch, length = spec["batch"], spec["length"]
 config = FinetuneConfig(task_name="SST", batch_size=batch, max_len=length, **spec["overrides"], **spec["arch"])
@@ -83,8 +83,7 @@ ctx = mx.cpu()
 model = build_classifier(config, task, spec["vocab_size"], ctx)
 use_training_kernels(model, ctx)  # as the fine-tuning command does
 params = trainable_parameters(model)
-for param in params:
-    param.grad_req = "add"
+set_gradient_mode(params, config.accumulate)  # as the fine-tuning command does
 trainer = make_trainer(model, config.optimizer, config.lr, config.epsilon, config.weight_decay)
 dist = init_distributed(False)
 rng = np.random.RandomState(0)

@@ -35,7 +35,14 @@ from ..params import save_parameters
 from ..tasks import get_task
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
-from ..training.optim import clipping_factor, global_grad_norm, make_trainer, trainable_parameters, zero_gradients
+from ..training.optim import (
+    clipping_factor,
+    global_grad_norm,
+    make_trainer,
+    set_gradient_mode,
+    trainable_parameters,
+    zero_gradients,
+)
 from ..training.schedule import WarmupLinearSchedule
 from .build import build_classifier, build_tokenizer, device, seed_everything
 from .evaluation import evaluate_split, mean_main_metric
@@ -93,8 +100,7 @@ def _finetune(config, on_update, dist):
     use_training_kernels(model, ctx, "float16" if use_amp else "float32")
     dist.broadcast_parameters(model)
     params = trainable_parameters(model)
-    for param in params:
-        param.grad_req = "add"  # gradients of the micro-batches of one update add up
+    set_gradient_mode(params, config.accumulate)  # the micro-batches of one update add up
     trainer = make_trainer(model, config.optimizer, config.lr, config.epsilon, config.weight_decay,
                            multi_precision=use_amp)
     if use_amp:
@@ -202,6 +208,9 @@ def save_classifier(model, path, task, tokenizer, max_len):
 def train_step(model, trainer, params, micro_batches, head, pad_id, lr, config, dist, ctx, step, use_amp):
     """One update from a list of global micro-batches; returns (this rank's loss, gradient norm)."""
     total_units = sum(len(batch) for batch in micro_batches)
+    if len(micro_batches) > 1 and params and params[0].grad_req != "add":
+        raise ConfigError(f"{len(micro_batches)} micro-batches per update need grad_req 'add' "
+                          "(set_gradient_mode(params, micro_batches))")
     loss_value = 0.0
     for micro, batch in enumerate(micro_batches):
         mine = local_share(batch, dist.rank, dist.size)

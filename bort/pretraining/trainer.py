@@ -30,6 +30,7 @@ from ..training.optim import (
     global_grad_norm,
     make_trainer,
     scale_gradients,
+    set_gradient_mode,
     trainable_parameters,
     zero_gradients,
 )
@@ -300,9 +301,7 @@ def _pretrain(cfg, dist):
     fused = [use_training_kernels(model, ctx, cfg.dtype)
              for model in ((student, teacher.block) if teacher is not None else (student,))][0]
     params = trainable_parameters(student)
-    if cfg.accumulate > 1:
-        for param in params:
-            param.grad_req = "add"
+    set_gradient_mode(params, cfg.accumulate)
     trainer = make_trainer(student, cfg.optimizer, cfg.lr, cfg.epsilon, cfg.weight_decay,
                            multi_precision=cfg.dtype == "float16")
     schedule = WarmupLinearSchedule(cfg.lr, cfg.num_steps, cfg.warmup_ratio, min_lr=0.0)
