@@ -24,8 +24,8 @@ def _activation(F, x, kind):
 
 
 class BortLayerNorm(nn.LayerNorm):
-    """Gluon's LayerNorm over the last axis, which training can switch to Bort's CPU kernel
-    (`bort.kernels.use_training_kernels`: same values to float rounding, a backward pass about 15x faster than
+    """Gluon's LayerNorm over the last axis, which training and the `fused` backend switch to Bort's CPU kernel
+    (`bort.kernels.use_kernels`: same values to float rounding, a backward pass about 15x faster than
     MXNet 1.9.1's). Parameter names are LayerNorm's (`gamma`, `beta`), so checkpoints do not change."""
 
     def __init__(self, **kwargs):

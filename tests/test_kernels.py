@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
-from bort.kernels import KernelsUnavailable, build_library, load_kernels, use_training_kernels
+from bort.kernels import KernelsUnavailable, build_library, load_kernels, use_kernels
 from bort.model import BortClassifier, BortLayerNorm, get_bort_model
 from bort.training.optim import trainable_parameters
 
@@ -56,7 +56,7 @@ def _tiny_classifier(kernel, hybridize):
     if hybridize:
         model.hybridize(static_alloc=True)
     if kernel:
-        assert use_training_kernels(model, mx.cpu())
+        assert use_kernels(model, mx.cpu())
     return model
 
 
@@ -96,6 +96,28 @@ def test_training_with_the_kernel_gives_the_same_weights(hybridize):
     assert not np.allclose(reference[gamma], 1.0)
 
 
+def test_the_fused_backend_uses_the_kernel_and_symbol_exports_never_hold_it(tmp_path):
+    from bort.export.symbol import CLASSIFIER, export_symbol
+    from bort.inference.backends import make_backend
+
+    model = _tiny_classifier(False, hybridize=False)
+    reference = make_backend("hybrid", model.bort)(np.array([[0, 5, 6, 2]]), np.array([4]))
+    fused = make_backend("fused", model.bort)
+    layer_norms = _layer_norm_blocks(model)
+    assert all(block.use_kernel for block in layer_norms)
+    np.testing.assert_allclose(fused(np.array([[0, 5, 6, 2]]), np.array([4])), reference, rtol=1e-5, atol=1e-5)
+    symbol, _ = export_symbol(model, CLASSIFIER, model.bort.config, str(tmp_path))
+    ops = {node["op"] for node in json.load(open(symbol))["nodes"]}
+    assert "LayerNorm" in ops and "bort_layer_norm" not in ops
+    assert not any(block.use_kernel for block in layer_norms)
+
+
+def _layer_norm_blocks(model):
+    blocks = []
+    model.apply(lambda block: blocks.append(block) if isinstance(block, BortLayerNorm) else None)
+    return blocks
+
+
 def test_only_training_switches_the_kernel_on_and_exports_never_hold_it(tmp_path):
     model = _tiny_classifier(False, hybridize=True)
     layer_norms = []
@@ -107,7 +129,7 @@ def test_only_training_switches_the_kernel_on_and_exports_never_hold_it(tmp_path
     ops = {node["op"] for node in json.load(open(tmp_path / "plain-symbol.json"))["nodes"]}
     assert "LayerNorm" in ops and "bort_layer_norm" not in ops
     before = model(ids).asnumpy()
-    assert use_training_kernels(model, mx.cpu())
+    assert use_kernels(model, mx.cpu())
     after = model(ids).asnumpy()  # the cached graph was traced again with the kernel
     model.export(str(tmp_path / "fast"))
     ops = {node["op"] for node in json.load(open(tmp_path / "fast-symbol.json"))["nodes"]}
@@ -119,14 +141,14 @@ def test_only_training_switches_the_kernel_on_and_exports_never_hold_it(tmp_path
 
 def test_float16_and_disabled_keep_mxnets_layer_norm(monkeypatch):
     model = _tiny_classifier(False, hybridize=False)
-    assert not use_training_kernels(model, mx.cpu(), dtype="float16")
-    assert not use_training_kernels(model, mx.gpu(0))
+    assert not use_kernels(model, mx.cpu(), dtype="float16")
+    assert not use_kernels(model, mx.gpu(0))
     monkeypatch.setattr(mx.nd, "bort_layer_norm", None, raising=False)
     monkeypatch.delattr(mx.nd, "bort_layer_norm")  # as in a process that has not loaded the library yet
     monkeypatch.setenv("BORT_FAST_KERNELS", "0")
     with pytest.raises(KernelsUnavailable, match="BORT_FAST_KERNELS=0"):
         load_kernels()
-    assert not use_training_kernels(model, mx.cpu())
+    assert not use_kernels(model, mx.cpu())
     flags = []
     model.apply(lambda block: flags.append(block.use_kernel) if isinstance(block, BortLayerNorm) else None)
     assert flags and not any(flags)

@@ -24,7 +24,7 @@ from ..finetune.build import build_classifier, build_tokenizer, device, seed_eve
 from ..finetune.evaluation import predict_split
 from ..finetune.features import encode_split, global_batches, training_units
 from ..finetune.trainer import save_classifier, train_step
-from ..kernels import use_training_kernels
+from ..kernels import use_kernels
 from ..tasks import get_task
 from ..training.optim import make_trainer, set_gradient_mode, trainable_parameters
 from ..training.schedule import WarmupLinearSchedule
@@ -95,7 +95,7 @@ class FinetuneCandidates:
     def train(self, hparams, train_examples, budget, seed):
         config = self.hparams_config(hparams, seed)
         model = self.new_model(config)
-        use_training_kernels(model, self.ctx)
+        use_kernels(model, self.ctx)
         units = training_units(self.encode(train_examples, "train"))
         lengths = [unit.length for unit in units]
         params = trainable_parameters(model)

@@ -71,7 +71,7 @@ from bort.finetune.build import build_classifier, seed_everything
 from bort.finetune.config import FinetuneConfig
 from bort.finetune.features import Unit
 from bort.finetune.trainer import train_step
-from bort.kernels import use_training_kernels
+from bort.kernels import use_kernels
 from bort.tasks import get_task
 from bort.training.optim import make_trainer, set_gradient_mode, trainable_parameters
 
@@ -81,7 +81,7 @@ task = get_task("SST")
 seed_everything(config.seed)
 ctx = mx.cpu()
 model = build_classifier(config, task, spec["vocab_size"], ctx)
-use_training_kernels(model, ctx)  # as the fine-tuning command does
+use_kernels(model, ctx)  # as the fine-tuning command does
 params = trainable_parameters(model)
 set_gradient_mode(params, config.accumulate)  # as the fine-tuning command does
 trainer = make_trainer(model, config.optimizer, config.lr, config.epsilon, config.weight_decay)
@@ -121,7 +121,7 @@ import mxnet as mx
 import numpy as np
 from bort.checkpoint import get_bort_model
 from bort.params import save_parameters
-from bort.kernels import use_training_kernels
+from bort.kernels import use_kernels
 from bort.pretraining.teacher import load_teacher
 from bort.pretraining.trainer import PretrainConfig, forward
 from bort.training.optim import clipping_factor, global_grad_norm, make_trainer, trainable_parameters
@@ -135,7 +135,7 @@ with tempfile.TemporaryDirectory() as scratch:
     teacher_file = os.path.join(scratch, "teacher.params")
     save_parameters(get_bort_model(cfg.model, vocab_size=vocab, use_decoder=True, **spec["arch"])[0], teacher_file)
     teacher = load_teacher(cfg.model, teacher_file, vocab, ctx, num_heads=spec["arch"]["num_heads"])
-fused = [use_training_kernels(model, ctx) for model in (student, teacher.block)][0]  # as bort.pretraining does
+fused = [use_kernels(model, ctx) for model in (student, teacher.block)][0]  # as bort.pretraining does
 params = trainable_parameters(student)
 trainer = make_trainer(student, cfg.optimizer, cfg.lr, cfg.epsilon, cfg.weight_decay)
 rng = np.random.RandomState(0)

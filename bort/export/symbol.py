@@ -39,9 +39,12 @@ def export_symbol(model, kind, config, directory):
     signature into `directory`. Returns the paths of the symbol and params files."""
     import mxnet as mx
 
+    from ..kernels import use_mxnet_operators
+
     length = min(8, config.max_length)
     ids = mx.nd.ones((2, length), dtype="int32")
     valid = mx.nd.array([length, 1], dtype="int32")
+    use_mxnet_operators(model)  # a symbol file other MXNet installations can read: MXNet's own operators only
     model.hybridize(static_alloc=True)
     if kind == MLM:
         model(ids, valid, mx.nd.zeros((2, 1), dtype="int32"))

@@ -29,7 +29,7 @@ from mxnet import autograd
 from ..checkpoint import load_parameters, make_record, write_record
 from ..distributed import init_distributed
 from ..errors import CheckpointError, ConfigError, TrainingError
-from ..kernels import use_training_kernels
+from ..kernels import use_kernels
 from ..locking import output_lock
 from ..params import save_parameters
 from ..tasks import get_task
@@ -97,7 +97,7 @@ def _finetune(config, on_update, dist):
             for split in train_task.dev_splits}
     units = training_units(train)
     model = build_classifier(config, train_task, tokenizer.vocab_size, ctx)
-    use_training_kernels(model, ctx, "float16" if use_amp else "float32")
+    use_kernels(model, ctx, "float16" if use_amp else "float32")
     dist.broadcast_parameters(model)
     params = trainable_parameters(model)
     set_gradient_mode(params, config.accumulate)  # the micro-batches of one update add up

@@ -97,9 +97,11 @@ class MXNetBackend(Backend):
         self.name = mode
         self._source = model
         if mode == "fused":
+            from ..kernels import use_kernels
             from .fused import FusedBortEncoder
 
             model.validate_inputs = False
+            use_kernels(model)  # Bort's CPU LayerNorm (bort/kernels), where it can be built: same values, faster
             model = FusedBortEncoder(model)
         self.model = model
         self._at_positions = None  # the `fused` encoder's form with a pruned last layer, built on first use
@@ -197,7 +199,10 @@ class QuantizedBackend(Backend):
         mx = self._mx
         from mxnet.contrib.quantization import quantize_net_v2
 
+        from ..kernels import use_mxnet_operators
         from .fused import FusedBortEncoder
+
+        use_mxnet_operators(self._source)  # the quantization flow is only known to work on MXNet's operators
 
         inputs = {"data0": mx.nd.array(self._calibration_ids), "data1": mx.nd.array(self._calibration_lengths)}
         if at_positions:

@@ -8,9 +8,10 @@ rounding (tests/test_kernels.py checks outputs and all three gradients against M
 How it reaches a model: `load_kernels()` compiles `layer_norm.cc` with MXNet's own operator-library interface
 (`mxnet/include/mxnet/lib_api.h` and `mxnet/src/lib_api.cc`, both in the wheel) the first time it is needed,
 caches the library under `$BORT_CACHE_DIR` (default `$XDG_CACHE_HOME/bort` or `~/.cache/bort`), keyed by the
-sources, compiler flags and MXNet version, and loads it with `mx.library.load`. `use_training_kernels(model)`
-then switches the model's LayerNorm blocks to it; the training commands call it, inference and exports never
-do (an exported graph must hold only MXNet's own operators). Where no C++ compiler is found (`$CXX`, `g++`,
+sources, compiler flags and MXNet version, and loads it with `mx.library.load`. `use_kernels(model)`
+then switches the model's LayerNorm blocks to it; the training commands and the `fused` inference backend call
+it, and `use_mxnet_operators(model)` switches back before an export (an exported graph must hold only MXNet's
+own operators) or int8 quantization. Where no C++ compiler is found (`$CXX`, `g++`,
 `c++`), the build fails, MXNet is not 1.9, the model is not float32 on CPU, or `BORT_FAST_KERNELS=0` is set,
 MXNet's LayerNorm is kept and one line says why.
 """
@@ -131,15 +132,26 @@ def load_kernels():
         raise KernelsUnavailable(f"MXNet could not load {path}: {str(err).splitlines()[0]}") from err
 
 
-def use_training_kernels(model, ctx=None, dtype="float32"):
-    """Switch `model`'s LayerNorm blocks to the fast kernel when it can run here (CPU, float32); returns True if
-    it did. MXNet's LayerNorm is kept otherwise, with one logged line saying why."""
-    import mxnet as mx
-
+def _layer_norm_blocks(model):
     from ..model import BortLayerNorm
 
     blocks = []
     model.apply(lambda block: blocks.append(block) if isinstance(block, BortLayerNorm) else None)
+    return blocks
+
+
+def _retrace(model):
+    """A hybridized model traced its graph already: make it trace again with the operators now chosen."""
+    import mxnet as mx
+
+    model.apply(lambda block: block._clear_cached_op() if isinstance(block, mx.gluon.HybridBlock) else None)
+
+
+def use_kernels(model, ctx=None, dtype="float32"):
+    """Switch `model`'s LayerNorm blocks to the fast kernel when it can run here (CPU, float32); returns True if
+    it did. MXNet's LayerNorm is kept otherwise, with one logged line saying why. The training commands and the
+    `fused` inference backend call it; `use_mxnet_operators` undoes it (exports call that)."""
+    blocks = _layer_norm_blocks(model)
     reason = None
     if ctx is not None and ctx.device_type != "cpu":
         reason = f"the model runs on {ctx}; the kernels are for CPUs"
@@ -155,7 +167,16 @@ def use_training_kernels(model, ctx=None, dtype="float32"):
         return False
     for block in blocks:
         block.use_kernel = True
-    # A hybridized model traced its graph already: trace again with the new operator.
-    model.apply(lambda block: block._clear_cached_op() if isinstance(block, mx.gluon.HybridBlock) else None)
+    _retrace(model)
     LOG.info("LayerNorm: Bort's CPU kernel (%d blocks)", len(blocks))
     return bool(blocks)
+
+
+def use_mxnet_operators(model):
+    """Put `model`'s LayerNorm blocks back on MXNet's own operator: what an exported graph (a symbol file
+    another MXNet, or a converter, will read) must hold."""
+    blocks = _layer_norm_blocks(model)
+    if any(block.use_kernel for block in blocks):
+        for block in blocks:
+            block.use_kernel = False
+        _retrace(model)

@@ -17,7 +17,7 @@ loss, as in the release) is T^2 * sum_i w_i * mean_v 0.5 * (p_s - p_t)^2 / sum w
 All functions take MXNet NDArrays (any float dtype; computed in float32 or float64) and work under autograd.
 `fused=True` computes the per-position terms (textbook mode, float32) with Bort's CPU kernel
 `bort_distillation_terms` (bort/kernels: a few passes per vocabulary row instead of a dozen whole-tensor
-operators, same values to float rounding); the training loop asks for it where `use_training_kernels` loaded it.
+operators, same values to float rounding); the training loop asks for it where `use_kernels` loaded it.
 """
 import mxnet as mx
 import numpy as np

@@ -21,7 +21,7 @@ import numpy as np
 from .. import distributed
 from ..errors import CheckpointError, ConfigError, TrainingError
 from ..gpu.preflight import require_usable_gpu
-from ..kernels import use_training_kernels
+from ..kernels import use_kernels
 from ..locking import output_lock
 from ..training.checkpoint import latest_checkpoint, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ..training.logs import JsonlLogger
@@ -298,7 +298,7 @@ def _pretrain(cfg, dist):
         if teacher is not None:
             teacher.cast("float16")
     # Bort's CPU kernels (LayerNorm; the loss's per-position terms) where they can run (bort/kernels).
-    fused = [use_training_kernels(model, ctx, cfg.dtype)
+    fused = [use_kernels(model, ctx, cfg.dtype)
              for model in ((student, teacher.block) if teacher is not None else (student,))][0]
     params = trainable_parameters(student)
     set_gradient_mode(params, cfg.accumulate)
