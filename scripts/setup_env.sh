@@ -45,6 +45,12 @@ build_native_tokenizer() {
   fi
 }
 
+build_kernels() {
+  # Bort's CPU kernels (bort/kernels: LayerNorm, distillation loss), built once into the user's cache; without a
+  # C++ compiler the commands fall back to MXNet's own operators.
+  "$VENV/bin/python" -m bort.kernels || echo "[setup_env] warning: training and inference will use MXNet's operators"
+}
+
 if [[ "${1:-}" == "--dry-run" ]]; then
   dry_run
   exit 0
@@ -52,6 +58,7 @@ fi
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_TEXT" ]] && "$VENV/bin/python" -c "import bort" 2>/dev/null; then
   build_native_tokenizer
+  build_kernels
   exit 0
 fi
 
@@ -76,4 +83,5 @@ fi
 "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT"
 printf '%s' "$STAMP_TEXT" > "$STAMP"
 record_cuda_mode
+build_kernels
 echo "[setup_env] ready: $VENV"
