@@ -50,6 +50,7 @@ class MultiHeadSelfAttention(HybridBlock):
 
     def __init__(self, units, num_heads, dropout, **kwargs):
         super().__init__(**kwargs)
+        self.use_kernel = False  # bort.kernels.use_kernels: softmax(scores + key_bias) in one CPU operator
         self._units = units
         self._num_heads = num_heads
         self._scale = 1.0 / math.sqrt(units // num_heads)
@@ -75,7 +76,10 @@ class MultiHeadSelfAttention(HybridBlock):
             weights = F.softmax(scores, axis=-1)
         else:
             scores = F.reshape(scores, shape=(-4, -1, self._num_heads, 0, 0))
-            weights = F.softmax(F.broadcast_add(scores, key_bias), axis=-1)
+            if self.use_kernel:
+                weights = F.bort_masked_softmax(scores, key_bias)
+            else:
+                weights = F.softmax(F.broadcast_add(scores, key_bias), axis=-1)
             weights = F.reshape(weights, shape=(-3, 0, 0))
         weights = self.dropout(weights)
         context = F.batch_dot(weights, value)  # (B*H, L, C/H)

@@ -133,7 +133,7 @@ def test_only_training_switches_the_kernel_on_and_exports_never_hold_it(tmp_path
     after = model(ids).asnumpy()  # the cached graph was traced again with the kernel
     model.export(str(tmp_path / "fast"))
     ops = {node["op"] for node in json.load(open(tmp_path / "fast-symbol.json"))["nodes"]}
-    assert "bort_layer_norm" in ops and "LayerNorm" not in ops
+    assert {"bort_layer_norm", "bort_masked_softmax"} <= ops and not {"LayerNorm", "softmax"} & ops
     np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
     # parameter names are LayerNorm's: checkpoints read the same
     assert any(name.endswith("layernorm0_gamma") for name in model.collect_params())
@@ -209,3 +209,26 @@ def test_kernels_load_beside_horovods_mxnet_plugin():
     assert completed.returncode == 0, completed.stderr[-3000:]
     row, reduced = json.loads(completed.stdout.strip().splitlines()[-1])
     assert np.allclose(row, [[-1.069, -0.2673, 1.3363]], atol=1e-4) and reduced == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 128, 128), (3, 2, 5, 7), (1, 1, 1, 1)])
+def test_masked_softmax_matches_mxnet_in_value_and_gradient(shape):
+    rng = np.random.RandomState(2)
+    scores = (rng.randn(*shape) * 5).astype(np.float32)
+    lengths = rng.randint(1, shape[-1] + 1, size=shape[0])
+    bias = np.where(np.arange(shape[-1])[None, :] < lengths[:, None], 0.0, -1e4).astype(np.float32)
+    bias = bias.reshape(shape[0], 1, 1, shape[-1])
+    d_weights = rng.randn(*shape).astype(np.float32)
+    results = []
+    for operator in (lambda s, b: mx.nd.softmax(mx.nd.broadcast_add(s, b), axis=-1),
+                     lambda s, b: mx.nd.bort_masked_softmax(s, b)):
+        array = mx.nd.array(scores)
+        array.attach_grad()
+        with autograd.record():
+            weights = operator(array, mx.nd.array(bias))
+        weights.backward(mx.nd.array(d_weights))
+        results.append((weights.asnumpy(), array.grad.asnumpy()))
+    (want, want_grad), (got, got_grad) = results
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-4, atol=1e-6)
+    assert np.all(got[..., lengths.min():][np.broadcast_to(bias < 0, shape)[..., lengths.min():]] < 1e-30)

@@ -23,8 +23,9 @@ import subprocess
 import tempfile
 
 LOG = logging.getLogger(__name__)
-SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc")
-OPERATORS = ("bort_layer_norm", "bort_distillation_terms")
+SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc", "masked_softmax.cc")
+HEADERS = ("fast_math.h",)
+OPERATORS = ("bort_layer_norm", "bort_distillation_terms", "bort_masked_softmax")
 EXPORTS = "exports.map"
 LIBRARY_NAME = "libbort_kernels.so"
 DISABLE_VARIABLE = "BORT_FAST_KERNELS"
@@ -87,7 +88,8 @@ def build_library(directory=None, compiler=None):
     exports = os.path.join(here, EXPORTS)
     flags = compile_flags()
     digest = hashlib.sha256()
-    for path in sources + [exports, lib_api, os.path.join(include, "mxnet", "lib_api.h")]:
+    headers = [os.path.join(here, name) for name in HEADERS]
+    for path in sources + headers + [exports, lib_api, os.path.join(include, "mxnet", "lib_api.h")]:
         with open(path, "rb") as handle:
             digest.update(handle.read())
     digest.update(" ".join([compiler, version, *flags]).encode())
@@ -100,8 +102,8 @@ def build_library(directory=None, compiler=None):
     handle, partial = tempfile.mkstemp(suffix=".so", dir=target_dir)
     os.close(handle)
     # Symbols bound inside the library (-Bsymbolic) and only MXNet's entry points exported (exports.map).
-    command = [compiler, *flags, *sources, lib_api, "-I", include, "-Wl,-Bsymbolic", f"-Wl,--version-script={exports}",
-               "-o", partial]
+    command = [compiler, *flags, *sources, lib_api, "-I", include, "-I", here, "-Wl,-Bsymbolic",
+               f"-Wl,--version-script={exports}", "-o", partial]
     LOG.info("building Bort's CPU kernels (once; cached in %s)", target_dir)
     try:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -132,11 +134,13 @@ def load_kernels():
         raise KernelsUnavailable(f"MXNet could not load {path}: {str(err).splitlines()[0]}") from err
 
 
-def _layer_norm_blocks(model):
-    from ..model import BortLayerNorm
+def _kernel_blocks(model):
+    """The model's blocks that can run on the kernels: `BortLayerNorm` and `MultiHeadSelfAttention`."""
+    from ..model import BortLayerNorm, MultiHeadSelfAttention
 
     blocks = []
-    model.apply(lambda block: blocks.append(block) if isinstance(block, BortLayerNorm) else None)
+    model.apply(lambda block: blocks.append(block)
+                if isinstance(block, (BortLayerNorm, MultiHeadSelfAttention)) else None)
     return blocks
 
 
@@ -148,10 +152,11 @@ def _retrace(model):
 
 
 def use_kernels(model, ctx=None, dtype="float32"):
-    """Switch `model`'s LayerNorm blocks to the fast kernel when it can run here (CPU, float32); returns True if
-    it did. MXNet's LayerNorm is kept otherwise, with one logged line saying why. The training commands and the
-    `fused` inference backend call it; `use_mxnet_operators` undoes it (exports call that)."""
-    blocks = _layer_norm_blocks(model)
+    """Switch `model`'s LayerNorm blocks and attention softmax to the kernels when they can run here (CPU,
+    float32); returns True if it did. MXNet's operators are kept otherwise, with one logged line saying why.
+    The training commands and the `fused` inference backend call it; `use_mxnet_operators` undoes it (exports
+    call that)."""
+    blocks = _kernel_blocks(model)
     reason = None
     if ctx is not None and ctx.device_type != "cpu":
         reason = f"the model runs on {ctx}; the kernels are for CPUs"
@@ -163,19 +168,19 @@ def use_kernels(model, ctx=None, dtype="float32"):
         except KernelsUnavailable as err:
             reason = str(err)
     if reason is not None:
-        LOG.info("LayerNorm: MXNet's own (%s)", reason.splitlines()[0])
+        LOG.info("LayerNorm and attention softmax: MXNet's own (%s)", reason.splitlines()[0])
         return False
     for block in blocks:
         block.use_kernel = True
     _retrace(model)
-    LOG.info("LayerNorm: Bort's CPU kernel (%d blocks)", len(blocks))
+    LOG.info("LayerNorm and attention softmax: Bort's CPU kernels (%d blocks)", len(blocks))
     return bool(blocks)
 
 
 def use_mxnet_operators(model):
-    """Put `model`'s LayerNorm blocks back on MXNet's own operator: what an exported graph (a symbol file
+    """Put `model`'s LayerNorm and attention blocks back on MXNet's own operators: what an exported graph (a symbol file
     another MXNet, or a converter, will read) must hold."""
-    blocks = _layer_norm_blocks(model)
+    blocks = _kernel_blocks(model)
     if any(block.use_kernel for block in blocks):
         for block in blocks:
             block.use_kernel = False

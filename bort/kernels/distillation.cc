@@ -17,39 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "fast_math.h"
 #include "mxnet/lib_api.h"
 
 using namespace mxnet::ext;
 
 namespace {
-
-// exp(x) for float, written so that the compiler vectorizes the loops that call it (std::exp is a library
-// call that GCC vectorizes only under -ffast-math, which would also switch the whole process to flush-to-zero):
-// x = n ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (error below 2e-7 relative there), and
-// 2^n put into the exponent bits. Every argument here is at most 0 (a log-probability, or a logit minus its
-// row's maximum), so only the lower end is clamped: below -87, where 2^n would leave float's range, x becomes
-// -87 (e^-87 = 1.6e-38, nothing next to the row's largest term, which is 1). The clamp is plain arithmetic
-// (x is unchanged, bit for bit, above -87): a compare-and-select there made GCC's vector loop 4x slower.
-inline float FastExp(float x) {
-  const float shifted = x + 87.f;
-  x += 0.5f * (std::fabs(shifted) - shifted);
-  // Round to nearest by adding and removing 1.5 * 2^23 (plain arithmetic, so the loops vectorize).
-  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
-  float p = 1.f / 720.f;
-  p = p * r + 1.f / 120.f;
-  p = p * r + 1.f / 24.f;
-  p = p * r + 1.f / 6.f;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  int32_t bits;
-  std::memcpy(&bits, &p, sizeof(bits));
-  bits += static_cast<int32_t>(n) * (1 << 23);
-  float result;
-  std::memcpy(&result, &bits, sizeof(result));
-  return result;
-}
 
 float TemperatureOf(const std::unordered_map<std::string, std::string>& attrs) {
   auto found = attrs.find("temperature");
@@ -94,9 +67,9 @@ MXReturnValue Forward(const std::unordered_map<std::string, std::string>& attrs,
     double sum_s = 0., sum_st = 0., sum_tt = 0.;
 #pragma omp simd reduction(+ : sum_s, sum_st, sum_tt)
     for (int64_t v = 0; v < vocab; ++v) {
-      sum_s += FastExp(s[v] - max_s);
-      sum_st += FastExp((s[v] - max_s) * inv_t);
-      sum_tt += FastExp((t[v] - max_t) * inv_t);
+      sum_s += bort::FastExp(s[v] - max_s);
+      sum_st += bort::FastExp((s[v] - max_s) * inv_t);
+      sum_tt += bort::FastExp((t[v] - max_t) * inv_t);
     }
     const float row_lse_s = max_s + static_cast<float>(std::log(sum_s));
     const float row_lse_st = max_s * inv_t + static_cast<float>(std::log(sum_st));
@@ -106,7 +79,7 @@ MXReturnValue Forward(const std::unordered_map<std::string, std::string>& attrs,
     for (int64_t v = 0; v < vocab; ++v) {
       const float log_pt = t[v] * inv_t - row_lse_tt;
       const float log_ps = s[v] * inv_t - row_lse_st;
-      const float pt = FastExp(log_pt), ps = FastExp(log_ps);
+      const float pt = bort::FastExp(log_pt), ps = bort::FastExp(log_ps);
       kd_sum += pt * (log_pt - log_ps);
       mse_sum += 0.5f * (ps - pt) * (ps - pt);
     }
@@ -149,9 +122,9 @@ MXReturnValue Backward(const std::unordered_map<std::string, std::string>& attrs
     const float row_lse_s = lse_s[row], row_lse_st = lse_st[row], row_lse_tt = lse_tt[row];
 #pragma omp simd
     for (int64_t v = 0; v < vocab; ++v) {
-      const float p = FastExp(s[v] - row_lse_s);
-      const float ps = FastExp(s[v] * inv_t - row_lse_st);
-      const float pt = FastExp(t[v] * inv_t - row_lse_tt);
+      const float p = bort::FastExp(s[v] - row_lse_s);
+      const float ps = bort::FastExp(s[v] * inv_t - row_lse_st);
+      const float pt = bort::FastExp(t[v] * inv_t - row_lse_tt);
       ds[v] = g_ce * p + g_kd * (ps - pt);
     }
     ds[LabelOf(labels, row, vocab)] -= g_ce;
