@@ -232,3 +232,40 @@ def test_masked_softmax_matches_mxnet_in_value_and_gradient(shape):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(got_grad, want_grad, rtol=1e-4, atol=1e-6)
     assert np.all(got[..., lengths.min():][np.broadcast_to(bias < 0, shape)[..., lengths.min():]] < 1e-30)
+
+
+@pytest.mark.parametrize("clip_gradient", [None, 0.01])
+def test_fast_bertadam_updates_like_bertadam(clip_gradient):
+    import gluonnlp  # noqa: F401  registers 'bertadam'
+
+    from bort.kernels.optimizer import fast_bertadam
+
+    shapes = [(50, 16), (16,), (3, 7)]
+    results = []
+    for fast in (False, True):
+        params = [mx.gluon.Parameter(f"p{i}", shape=shape) for i, shape in enumerate(shapes)]
+        for i, param in enumerate(params):
+            param.initialize(mx.init.Constant(0.0))
+            param.set_data(mx.nd.array(np.random.RandomState(i).randn(*param.shape)))
+        params[1].wd_mult = 0.0  # as LayerNorm and bias parameters are
+        options = dict(learning_rate=1e-2, wd=0.01, epsilon=1e-6)
+        if clip_gradient:
+            options["clip_gradient"] = clip_gradient
+        optimizer = fast_bertadam(**options) if fast else mx.optimizer.create("bertadam", **options)
+        trainer = mx.gluon.Trainer(params, optimizer, kvstore=None, update_on_kvstore=False)
+        grads = np.random.RandomState(9)
+        for step in range(5):
+            with autograd.record():  # gradients = the random coefficients
+                loss = mx.nd.add_n(*[(p.data() * mx.nd.array(grads.randn(*p.shape) * 0.1)).sum() for p in params])
+            loss.backward()
+            trainer.update(2.0)
+        skipped_before = [p.data().asnumpy() for p in params]
+        with autograd.record():
+            loss = mx.nd.add_n(*[p.data().sum() for p in params])
+        loss.backward()
+        trainer.update(float("inf"))  # rescale 0: MXNet skips the update; so must the kernel
+        assert all(np.array_equal(p.data().asnumpy(), w) for p, w in zip(params, skipped_before))
+        results.append([p.data().asnumpy() for p in params])
+    for plain, kernel in zip(*results):
+        np.testing.assert_array_equal(kernel, plain)  # the same arithmetic, rounded the same way
+    assert not np.allclose(results[0][0], np.random.RandomState(0).randn(*shapes[0]))  # the weights moved

@@ -23,9 +23,9 @@ import subprocess
 import tempfile
 
 LOG = logging.getLogger(__name__)
-SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc", "masked_softmax.cc")
+SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc", "masked_softmax.cc", "adamw.cc")
 HEADERS = ("fast_math.h",)
-OPERATORS = ("bort_layer_norm", "bort_distillation_terms", "bort_masked_softmax")
+OPERATORS = ("bort_layer_norm", "bort_distillation_terms", "bort_masked_softmax", "bort_adamw_update")
 EXPORTS = "exports.map"
 LIBRARY_NAME = "libbort_kernels.so"
 DISABLE_VARIABLE = "BORT_FAST_KERNELS"
@@ -60,7 +60,9 @@ def compile_flags(cpu_flags=None):
 
     flags = read_cpuinfo()[1] if cpu_flags is None else cpu_flags
     vector = ["-mavx2", "-mfma"] if {"avx2", "fma"} <= flags else []
-    return ["-O3", "-std=c++17", "-fPIC", "-shared", "-fopenmp", *vector]
+    # No fused multiply-add contraction (GCC's default for C++): the optimizer kernel must round as MXNet's
+    # generic-x86 build does, or Adam's division by tiny second moments magnifies the difference.
+    return ["-O3", "-std=c++17", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off", *vector]
 
 
 def _mxnet_paths():
@@ -117,6 +119,14 @@ def build_library(directory=None, compiler=None):
         if os.path.exists(partial):
             os.remove(partial)
     return target
+
+
+def kernels_loaded():
+    """Whether this process has loaded the kernels (`load_kernels`, which `use_kernels` calls)."""
+    import sys
+
+    mxnet = sys.modules.get("mxnet")
+    return mxnet is not None and all(hasattr(mxnet.nd, name) for name in OPERATORS)
 
 
 def load_kernels():

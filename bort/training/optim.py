@@ -7,6 +7,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..errors import ConfigError
+from ..kernels import kernels_loaded
 
 # LayerNorm scales/shifts and biases get no weight decay (BERT's recipe, kept by the release).
 NO_DECAY_PATTERN = re.compile(r".*(beta|gamma|bias)$")
@@ -42,6 +43,12 @@ def make_trainer(block, optimizer="bertadam", learning_rate=5e-5, epsilon=1e-6, 
         options["multi_precision"] = True
     if optimizer == "bertadam":
         import gluonnlp  # noqa: F401  registers the 'bertadam' optimizer ('lamb' is MXNet's own)
+
+        if not multi_precision and kernels_loaded():
+            # The same update in Bort's CPU kernel (bort/kernels/adamw.cc), loaded by use_kernels before this.
+            from ..kernels.optimizer import fast_bertadam
+
+            return gluon.Trainer(params, fast_bertadam(**options), kvstore=None, update_on_kvstore=False)
     return gluon.Trainer(params, optimizer, options, kvstore=None, update_on_kvstore=False)
 
 
