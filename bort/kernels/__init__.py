@@ -24,7 +24,7 @@ import tempfile
 
 LOG = logging.getLogger(__name__)
 SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc", "masked_softmax.cc", "adamw.cc")
-HEADERS = ("fast_math.h",)
+HEADERS = ("fast_math.h", "float32_only.h")
 OPERATORS = ("bort_layer_norm", "bort_distillation_terms", "bort_masked_softmax", "bort_adamw_update")
 EXPORTS = "exports.map"
 LIBRARY_NAME = "libbort_kernels.so"

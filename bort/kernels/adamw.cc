@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "float32_only.h"
 #include "mxnet/lib_api.h"
 
 using namespace mxnet::ext;
@@ -42,6 +43,23 @@ std::vector<float> FloatList(const std::unordered_map<std::string, std::string>&
   return values;
 }
 
+// One array's update; clipping is a template parameter so that each loop stays branch-free and vectorizes.
+template <bool kClip>
+void UpdateArray(float* weight, const float* grad, float* mean, float* var, int64_t size, float rescale, float clip,
+                 float beta1, float beta2, float epsilon, float eta, float wd) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < size; ++i) {
+    float g = rescale * grad[i];
+    if (kClip) g = g > clip ? clip : (g < -clip ? -clip : g);
+    const float m = beta1 * (mean[i] - g) + g;
+    const float square = g * g;
+    const float v = beta2 * (var[i] - square) + square;
+    mean[i] = m;
+    var[i] = v;
+    weight[i] = weight[i] - eta * (m / (std::sqrt(v) + epsilon) + wd * weight[i]);
+  }
+}
+
 MXReturnValue Forward(const std::unordered_map<std::string, std::string>& attrs,
                       std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs, const OpResource& res) {
   const int count = NumWeights(attrs);
@@ -62,28 +80,9 @@ MXReturnValue Forward(const std::unordered_map<std::string, std::string>& attrs,
     const int64_t size = inputs->at(index).size();
     const float eta = etas[index], wd = wds[index];
     if (clip >= 0.f) {
-#pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < size; ++i) {
-        float g = rescale * grad[i];
-        g = g > clip ? clip : (g < -clip ? -clip : g);
-        const float m = beta1 * (mean[i] - g) + g;
-        const float square = g * g;
-        const float v = beta2 * (var[i] - square) + square;
-        mean[i] = m;
-        var[i] = v;
-        weight[i] = weight[i] - eta * (m / (std::sqrt(v) + epsilon) + wd * weight[i]);
-      }
+      UpdateArray<true>(weight, grad, mean, var, size, rescale, clip, beta1, beta2, epsilon, eta, wd);
     } else {
-#pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < size; ++i) {
-        const float g = rescale * grad[i];
-        const float m = beta1 * (mean[i] - g) + g;
-        const float square = g * g;
-        const float v = beta2 * (var[i] - square) + square;
-        mean[i] = m;
-        var[i] = v;
-        weight[i] = weight[i] - eta * (m / (std::sqrt(v) + epsilon) + wd * weight[i]);
-      }
+      UpdateArray<false>(weight, grad, mean, var, size, rescale, clip, beta1, beta2, epsilon, eta, wd);
     }
   }
   status[0] = 1.f;
@@ -108,14 +107,7 @@ MXReturnValue ParseAttrs(const std::unordered_map<std::string, std::string>& att
 
 MXReturnValue InferType(const std::unordered_map<std::string, std::string>& attrs, std::vector<int>* in_types,
                         std::vector<int>* out_types) {
-  for (size_t i = 0; i < in_types->size(); ++i) {
-    if (in_types->at(i) != kFloat32) {
-      MX_ERROR_MSG << "bort_adamw_update: input " << i << " must be float32";
-      return MX_FAIL;
-    }
-  }
-  out_types->at(0) = kFloat32;
-  return MX_SUCCESS;
+  return bort::Float32Only("bort_adamw_update", in_types, out_types);
 }
 
 MXReturnValue InferShape(const std::unordered_map<std::string, std::string>& attrs,

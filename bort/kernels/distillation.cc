@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fast_math.h"
+#include "float32_only.h"
 #include "mxnet/lib_api.h"
 
 using namespace mxnet::ext;
@@ -143,14 +144,7 @@ MXReturnValue ParseAttrs(const std::unordered_map<std::string, std::string>& att
 
 MXReturnValue InferType(const std::unordered_map<std::string, std::string>& attrs, std::vector<int>* in_types,
                         std::vector<int>* out_types) {
-  for (size_t i = 0; i < in_types->size(); ++i) {
-    if (in_types->at(i) != kFloat32) {
-      MX_ERROR_MSG << "bort_distillation_terms: input " << i << " must be float32";
-      return MX_FAIL;
-    }
-  }
-  for (size_t i = 0; i < out_types->size(); ++i) out_types->at(i) = kFloat32;
-  return MX_SUCCESS;
+  return bort::Float32Only("bort_distillation_terms", in_types, out_types);
 }
 
 MXReturnValue InferShape(const std::unordered_map<std::string, std::string>& attrs,

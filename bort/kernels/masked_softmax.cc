@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fast_math.h"
+#include "float32_only.h"
 #include "mxnet/lib_api.h"
 
 using namespace mxnet::ext;
@@ -78,14 +79,7 @@ MXReturnValue ParseAttrs(const std::unordered_map<std::string, std::string>& att
 
 MXReturnValue InferType(const std::unordered_map<std::string, std::string>& attrs, std::vector<int>* in_types,
                         std::vector<int>* out_types) {
-  for (size_t i = 0; i < in_types->size(); ++i) {
-    if (in_types->at(i) != kFloat32) {
-      MX_ERROR_MSG << "bort_masked_softmax: input " << i << " must be float32";
-      return MX_FAIL;
-    }
-  }
-  out_types->at(0) = kFloat32;
-  return MX_SUCCESS;
+  return bort::Float32Only("bort_masked_softmax", in_types, out_types);
 }
 
 MXReturnValue InferShape(const std::unordered_map<std::string, std::string>& attrs,
