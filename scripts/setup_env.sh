@@ -48,7 +48,8 @@ build_native_tokenizer() {
 build_kernels() {
   # Bort's CPU kernels (bort/kernels: LayerNorm, distillation loss), built once into the user's cache; without a
   # C++ compiler the commands fall back to MXNet's own operators.
-  "$VENV/bin/python" -m bort.kernels || echo "[setup_env] warning: training and inference will use MXNet's operators"
+  "$VENV/bin/python" -m bort.kernels --quiet ||
+    echo "[setup_env] warning: training and inference will use MXNet's operators"
 }
 
 if [[ "${1:-}" == "--dry-run" ]]; then

@@ -269,3 +269,13 @@ def test_fast_bertadam_updates_like_bertadam(clip_gradient):
     for plain, kernel in zip(*results):
         np.testing.assert_array_equal(kernel, plain)  # the same arithmetic, rounded the same way
     assert not np.allclose(results[0][0], np.random.RandomState(0).randn(*shapes[0]))  # the weights moved
+
+
+def test_module_command_reports_the_library_and_is_quiet_when_cached(capsys, monkeypatch):
+    from bort.kernels.__main__ import main
+
+    assert main([]) == 0 and "Bort's CPU kernels: " in capsys.readouterr().out  # built by the fixture above
+    assert main(["--quiet"]) == 0 and capsys.readouterr().out == ""
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main([]) == 1 and "no C++ compiler" in capsys.readouterr().out

@@ -76,8 +76,9 @@ def _mxnet_paths():
     return mx.__version__, include, lib_api
 
 
-def build_library(directory=None, compiler=None):
-    """Compile the kernels (if not cached) and return the library's path; raises KernelsUnavailable."""
+def library_path(directory=None, compiler=None):
+    """Where the library for these sources, flags, compiler and MXNet is (or will be) cached; raises
+    KernelsUnavailable where it cannot be built at all."""
     version, include, lib_api = _mxnet_paths()
     if not version.startswith("1.9"):
         raise KernelsUnavailable(f"the kernels are written against MXNet 1.9's operator interface; this is "
@@ -86,17 +87,28 @@ def build_library(directory=None, compiler=None):
     if compiler is None:
         raise KernelsUnavailable("no C++ compiler found ($CXX, g++, c++); install g++ for faster training")
     here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for path in _inputs(here) + [lib_api, os.path.join(include, "mxnet", "lib_api.h")]:
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+    digest.update(" ".join([compiler, version, *compile_flags()]).encode())
+    return os.path.join(directory or cache_dir(), "kernels", digest.hexdigest()[:16], LIBRARY_NAME)
+
+
+def _inputs(here):
+    return [os.path.join(here, name) for name in SOURCES + HEADERS + (EXPORTS,)]
+
+
+def build_library(directory=None, compiler=None):
+    """Compile the kernels (if not cached) and return the library's path; raises KernelsUnavailable."""
+    compiler = compiler or find_compiler()
+    target = library_path(directory, compiler)
+    target_dir = os.path.dirname(target)
+    _, include, lib_api = _mxnet_paths()
+    here = os.path.dirname(os.path.abspath(__file__))
     sources = [os.path.join(here, name) for name in SOURCES]
     exports = os.path.join(here, EXPORTS)
     flags = compile_flags()
-    digest = hashlib.sha256()
-    headers = [os.path.join(here, name) for name in HEADERS]
-    for path in sources + headers + [exports, lib_api, os.path.join(include, "mxnet", "lib_api.h")]:
-        with open(path, "rb") as handle:
-            digest.update(handle.read())
-    digest.update(" ".join([compiler, version, *flags]).encode())
-    target_dir = os.path.join(directory or cache_dir(), "kernels", digest.hexdigest()[:16])
-    target = os.path.join(target_dir, LIBRARY_NAME)
     if os.path.exists(target):
         return target
     os.makedirs(target_dir, exist_ok=True)
