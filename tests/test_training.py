@@ -79,9 +79,20 @@ def test_clipping_bounds_the_global_norm():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_global_norm_of_many_small_gradients_matches_float64(dtype):
+@pytest.mark.parametrize("kernel", [False, True])
+def test_global_norm_of_many_small_gradients_matches_float64(dtype, kernel, monkeypatch):
     """A word-embedding-sized gradient of small values: one float32 accumulator per array came out 5% low at full
-    size (51M elements of about 1e-3); the norm clipping uses must be the true one."""
+    size (51M elements of about 1e-3); the norm clipping uses must be the true one. Both ways: MXNet's operators
+    and Bort's `bort_sum_squares` kernel (float32 gradients; float16 always takes MXNet's)."""
+    import bort.training.optim as optim
+    from bort.kernels import load_kernels
+
+    if kernel:
+        load_kernels()
+        if dtype == "float32":  # the kernel, not the slices' BLAS dot, must compute it
+            monkeypatch.setattr(mx.nd, "dot", None)
+    else:
+        monkeypatch.setattr(optim, "kernels_loaded", lambda: False)
     rng = np.random.RandomState(0)
     values = [rng.normal(0, 1e-3, size=shape) for shape in ((4_000_000,), (1000, 300), (7,))]
     if dtype == "float16":

@@ -23,9 +23,10 @@ import subprocess
 import tempfile
 
 LOG = logging.getLogger(__name__)
-SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc", "masked_softmax.cc", "adamw.cc")
+SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc", "masked_softmax.cc", "adamw.cc", "sum_squares.cc")
 HEADERS = ("fast_math.h", "float32_only.h")
-OPERATORS = ("bort_layer_norm", "bort_distillation_terms", "bort_masked_softmax", "bort_adamw_update")
+OPERATORS = ("bort_layer_norm", "bort_distillation_terms", "bort_masked_softmax", "bort_adamw_update",
+             "bort_sum_squares")
 EXPORTS = "exports.map"
 LIBRARY_NAME = "libbort_kernels.so"
 DISABLE_VARIABLE = "BORT_FAST_KERNELS"

@@ -65,9 +65,14 @@ MULTI_SUM_SQ_LIMIT = 500  # arrays per multi_sum_sq call
 
 def global_grad_norm(params):
     """L2 norm of all gradients together, as a Python float, from float32 partial sums of NORM_CHUNK elements
-    added in float64 (one read of every gradient, one device sync)."""
+    added in float64 (one read of every gradient, one device sync); float32 CPU gradients go to Bort's kernel
+    (`bort_sum_squares`: a float64 sum in one pass) where the kernels are loaded."""
+    grads = _gradients(params)
+    if (grads and kernels_loaded() and all(g.dtype == np.float32 and g.context.device_type == "cpu"
+                                           and g.stype == "default" for g in grads)):
+        return math.sqrt(float(mx.nd.bort_sum_squares(*grads, num_arrays=len(grads)).asscalar()))
     pieces = []
-    for grad in _gradients(params):
+    for grad in grads:
         flat = grad.reshape(-1)
         size = flat.shape[0]
         pieces.extend(flat[start:min(size, start + NORM_CHUNK)] for start in range(0, size, NORM_CHUNK))
