@@ -28,9 +28,11 @@ import ctypes
 import os
 import sys
 
-#: Cores that OpenBLAS 0.3.13 may fall back to although the CPU has AVX2 and FMA (it lacks newer models).
+#: Kernel families without AVX2 that OpenBLAS 0.3.13 may pick for a CPU it does not know although the CPU has AVX2
+#: and FMA (the fallback for unknown Intel models is "Prescott"; older AMD families have AVX/FMA but not AVX2).
 PRE_AVX2_CORES = frozenset(("prescott", "katmai", "coppermine", "northwood", "banias", "core2", "penryn",
-                            "dunnington", "nehalem", "atom", "sandybridge", "barcelona", "bobcat", "unknown"))
+                            "dunnington", "nehalem", "atom", "sandybridge", "barcelona", "bobcat", "bulldozer",
+                            "piledriver", "steamroller", "unknown"))
 OPENMP_SETTINGS_SYMBOL = "_ZN5mxnet6engine12__init_omp__E"
 #: MXNet's FnProperty of a normal operation (run by the CPU worker thread(s), not the priority pool).
 _NORMAL_OPERATION = 0
