@@ -279,3 +279,17 @@ def test_module_command_reports_the_library_and_is_quiet_when_cached(capsys, mon
     monkeypatch.setenv("CXX", "/nonexistent/g++")
     monkeypatch.setenv("PATH", "/nonexistent")
     assert main([]) == 1 and "no C++ compiler" in capsys.readouterr().out
+
+
+def test_a_failed_build_warns_and_keeps_mxnets_operators(monkeypatch, tmp_path):
+    # In a process that has not loaded the library: no compiler -> a RuntimeWarning, and the model unchanged.
+    for name in ("bort_layer_norm", "bort_masked_softmax", "bort_distillation_terms", "bort_adamw_update",
+                 "bort_sum_squares"):
+        monkeypatch.delattr(mx.nd, name, raising=False)
+    monkeypatch.setenv("BORT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    model = _tiny_classifier(False, hybridize=False)
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
+        assert not use_kernels(model, mx.cpu())
+    assert not any(block.use_kernel for block in _layer_norm_blocks(model))

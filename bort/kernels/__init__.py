@@ -20,7 +20,9 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import warnings
 
 LOG = logging.getLogger(__name__)
 SOURCES = ("library.cc", "layer_norm.cc", "distillation.cc", "masked_softmax.cc", "adamw.cc", "sum_squares.cc")
@@ -119,7 +121,7 @@ def build_library(directory=None, compiler=None):
     # Symbols bound inside the library (-Bsymbolic) and only MXNet's entry points exported (exports.map).
     command = [compiler, *flags, *sources, lib_api, "-I", include, "-I", here, "-Wl,-Bsymbolic",
                f"-Wl,--version-script={exports}", "-o", partial]
-    LOG.info("building Bort's CPU kernels (once; cached in %s)", target_dir)
+    print(f"[bort] building the CPU kernels once (about 10 s; cached in {target_dir})", file=sys.stderr)
     try:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
         if completed.returncode != 0:
@@ -142,13 +144,17 @@ def kernels_loaded():
     return mxnet is not None and all(hasattr(mxnet.nd, name) for name in OPERATORS)
 
 
+def _disabled():
+    return os.environ.get(DISABLE_VARIABLE, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def load_kernels():
     """Make `bort_layer_norm` available in mx.nd / mx.sym (building it if needed); raises KernelsUnavailable."""
     import mxnet as mx
 
     if all(hasattr(mx.nd, name) for name in OPERATORS):
         return
-    if os.environ.get(DISABLE_VARIABLE, "1").strip().lower() in ("0", "false", "no", "off"):
+    if _disabled():
         raise KernelsUnavailable(f"{DISABLE_VARIABLE}={os.environ[DISABLE_VARIABLE]} is set")
     path = build_library()
     try:
@@ -190,6 +196,9 @@ def use_kernels(model, ctx=None, dtype="float32"):
             load_kernels()
         except KernelsUnavailable as err:
             reason = str(err)
+            if not _disabled():  # a missing compiler or a failed build: say so where users see it
+                warnings.warn(f"Bort's CPU kernels are not used ({reason.splitlines()[0]}); MXNet's slower operators "
+                              "run instead (docs/kernels.md)", RuntimeWarning, stacklevel=2)
     if reason is not None:
         LOG.info("LayerNorm and attention softmax: MXNet's own (%s)", reason.splitlines()[0])
         return False
