@@ -14,21 +14,9 @@
 # its own points), OUT (default runs/agora/<TASK>). Rerunning the same command resumes an interrupted run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-# The usage text is the header comment above, up to its first non-comment line (as in run_recipe.sh).
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  usage
-  if [[ -x .venv/bin/python ]]; then
-    echo
-    echo "Flags of scripts/agora.py:"
-    .venv/bin/python scripts/agora.py --help
-  fi
-  exit 0
-fi
-if [[ $# -lt 1 ]]; then
-  usage
-  exit 2
-fi
+# --help (the header comment above, then scripts/agora.py) before any set-up; usage errors exit 2.
+source scripts/launcher_help.sh
+answer_help 1 "scripts/agora.py" "$@"
 TASK="$1"
 shift
 scripts/setup_env.sh

@@ -14,22 +14,9 @@
 # NUM_PROCS=N (N > 1) trains data-parallel on N Horovod workers on this machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-# The usage text is the header comment above, up to its first non-comment line (as in run_recipe.sh).
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  # Help first, and nothing else: no environment set-up, no warnings about missing weights.
-  usage
-  if [[ -x .venv/bin/python ]]; then
-    echo
-    echo "Flags of scripts/finetune_bort.py:"
-    .venv/bin/python scripts/finetune_bort.py --help
-  fi
-  exit 0
-fi
-if [[ $# -lt 1 ]]; then
-  usage
-  exit 2
-fi
+# --help (the header comment above, then scripts/finetune_bort.py) before any set-up; usage errors exit 2.
+source scripts/launcher_help.sh
+answer_help 1 "scripts/finetune_bort.py" "$@"
 scripts/setup_env.sh
 TASK="$1"
 shift

@@ -10,16 +10,9 @@
 # Device: GPU=auto (default: float16 on GPU <local rank> when MXNet sees a GPU, else float32 on CPU), gpu or cpu.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-# The usage text is the header comment above, up to its first non-comment line (as in run_recipe.sh).
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  usage
-  exit 0
-fi
-if [[ $# -lt 2 ]]; then
-  usage
-  exit 2
-fi
+# --help (the header comment above, then nothing more) before any set-up; usage errors exit 2.
+source scripts/launcher_help.sh
+answer_help 2 "" "$@"
 NUM_PROCS=$1
 TRAIN=$2
 # Check the arguments before anything is created or deleted.

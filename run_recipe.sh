@@ -33,11 +33,9 @@
 # pretrain/ (checkpoints, train_log.jsonl), agora/ (best_model/), export/ (HF directory), recipe.log.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 fail() { echo "error: $*" >&2; exit 2; }
-
-[[ $# -ge 1 ]] || { usage; exit 2; }
-if [[ "$1" == "-h" || "$1" == "--help" ]]; then usage; exit 0; fi
+source scripts/launcher_help.sh
+answer_help 1 "" "$@"
 MODE="$1"
 shift
 OUT="" FORCE=0 RESUME=0 VOCAB="" CORPUS="" TASK="" DATA_DIR="" SPACE="" STEPS="" DEVICE="" SEQ_LENGTH=""
