@@ -275,9 +275,11 @@ def test_create_pretraining_data_refuses_old_shards_and_force_replaces_them(tmp_
 
 
 def copy_launcher(tmp_path, name):
-    """The launcher in a scratch checkout whose setup script and Python only record that they ran."""
+    """The launcher (and the help helper it sources) in a scratch checkout whose setup script and Python only
+    record that they ran."""
     shutil.copy(os.path.join(REPO_ROOT, name), tmp_path / name)
     os.makedirs(tmp_path / "scripts")
+    shutil.copy(os.path.join(REPO_ROOT, "scripts", "launcher_help.sh"), tmp_path / "scripts")  # sourced, real
     os.makedirs(tmp_path / ".venv" / "bin")
     (tmp_path / "scripts" / "setup_env.sh").write_text("#!/bin/sh\nexit 0\n")
     (tmp_path / ".venv" / "bin" / "python").write_text(
