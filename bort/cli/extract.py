@@ -39,8 +39,11 @@ def _files(value):
 
 def build_parser():
     from bort.extraction.coefficient import FORMS
-    from bort.extraction.loop import PARAM_KINDS, SPEED_KINDS
+    from bort.extraction.error import ErrorSettings
+    from bort.extraction.loop import PARAM_KINDS, SPEED_KINDS, LoopSettings
 
+    # The defaults are the settings objects' own (one set of defaults; ErrorSettings takes pretraining's).
+    loop, error = LoopSettings(), ErrorSettings((), ())
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("teacher T (the maximum point)")
     g.add_argument("--teacher_params", help="Bort-format .params file of the teacher, with its MLM decoder")
@@ -55,48 +58,60 @@ def build_parser():
     g = p.add_argument_group("data (pretraining shards)")
     g.add_argument("--train_files", help="comma-separated globs of the shards the candidates are distilled on")
     g.add_argument("--eval_files", help="comma-separated globs of the held-out shards e* is measured on")
-    g.add_argument("--max_eval_batches", type=int, default=None, help="score on at most this many held-out batches "
+    g.add_argument("--max_eval_batches", type=int, default=error.max_eval_batches,
+                   help="score on at most this many held-out batches "
                    "(default: all)")
     g = p.add_argument_group("the algorithm")
-    g.add_argument("--steps", type=int, default=100, help="step budget n: distillation steps per candidate "
+    g.add_argument("--steps", type=int, default=error.steps, help="step budget n: distillation steps per candidate "
                    "(default %(default)s)")
-    g.add_argument("--epsilon", type=float, default=0.1, help="tolerance of the guarantee: the pick's W is within a "
+    g.add_argument("--epsilon", type=float, default=loop.epsilon,
+                   help="tolerance of the guarantee: the pick's W is within a "
                    "factor (1 - epsilon) of the best in the space; 0 = exact (default %(default)s)")
-    g.add_argument("--interval_size", type=int, default=4, help="candidates trained between two stop checks "
+    g.add_argument("--interval_size", type=int, default=loop.interval_size,
+                   help="candidates trained between two stop checks "
                    "(split over the Horovod ranks; default %(default)s)")
-    g.add_argument("--w_form", choices=FORMS, default="ratio", help="W-coefficient: ratio e^c / ((1-p)^a (1-i)^b), "
+    g.add_argument("--w_form", choices=FORMS, default=loop.w.form, help="W-coefficient: ratio e^c / ((1-p)^a (1-i)^b), "
                    "product p^a i^b e^c or weighted sum (default %(default)s)")
-    g.add_argument("--w_alpha", type=float, default=1.0, help="weight of parameters in W (default %(default)s)")
-    g.add_argument("--w_beta", type=float, default=1.0, help="weight of inference cost in W (default %(default)s)")
-    g.add_argument("--w_gamma", type=float, default=1.0, help="weight of error in W (default %(default)s)")
-    g.add_argument("--param_kind", choices=PARAM_KINDS, default="effective", help="p*: parameters without the "
+    g.add_argument("--w_alpha", type=float, default=loop.w.alpha,
+                   help="weight of parameters in W (default %(default)s)")
+    g.add_argument("--w_beta", type=float, default=loop.w.beta,
+                   help="weight of inference cost in W (default %(default)s)")
+    g.add_argument("--w_gamma", type=float, default=loop.w.gamma, help="weight of error in W (default %(default)s)")
+    g.add_argument("--param_kind", choices=PARAM_KINDS, default=loop.param_kind, help="p*: parameters without the "
                    "embeddings (effective) or with them (total) (default %(default)s)")
-    g.add_argument("--speed", choices=SPEED_KINDS, default="ops", help="i* in W: operation count or measured "
+    g.add_argument("--speed", choices=SPEED_KINDS, default=loop.speed_kind, help="i* in W: operation count or measured "
                    "inference time (default %(default)s)")
-    g.add_argument("--seq_len", type=int, default=128, help="sequence length of i* (default %(default)s)")
-    g.add_argument("--measure_times", type=str2bool, default=False, help="also measure every candidate's inference "
+    g.add_argument("--seq_len", type=int, default=loop.seq_len, help="sequence length of i* (default %(default)s)")
+    g.add_argument("--measure_times", type=str2bool, default=loop.measure_times,
+                   help="also measure every candidate's inference "
                    "time for the report when --speed ops (default %(default)s)")
-    g.add_argument("--timing_batch_size", type=int, default=1, help="batch size of the timed inference "
+    g.add_argument("--timing_batch_size", type=int, default=loop.timing_batch_size,
+                   help="batch size of the timed inference "
                    "(default %(default)s)")
-    g.add_argument("--timing_repeats", type=int, default=10, help="timed calls per model; the median is used "
+    g.add_argument("--timing_repeats", type=int, default=loop.timing_repeats,
+                   help="timed calls per model; the median is used "
                    "(default %(default)s)")
-    g.add_argument("--exhaustive", type=str2bool, default=False, help="train every candidate (no early stop) "
+    g.add_argument("--exhaustive", type=str2bool, default=loop.exhaustive, help="train every candidate (no early stop) "
                    "(default %(default)s)")
     g = p.add_argument_group("distillation of each candidate (bort.pretraining)")
-    g.add_argument("--batch_size", type=int, default=8, help="sequences per step (default %(default)s)")
-    g.add_argument("--batch_size_eval", type=int, default=8, help="sequences per held-out batch (default %(default)s)")
-    g.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default %(default)s)")
-    g.add_argument("--warmup_ratio", type=float, default=0.01, help="share of steps of linear warm-up "
+    g.add_argument("--batch_size", type=int, default=error.batch_size, help="sequences per step (default %(default)s)")
+    g.add_argument("--batch_size_eval", type=int, default=error.batch_size_eval,
+                   help="sequences per held-out batch (default %(default)s)")
+    g.add_argument("--lr", type=float, default=error.lr, help="peak learning rate (default %(default)s)")
+    g.add_argument("--warmup_ratio", type=float, default=error.warmup_ratio, help="share of steps of linear warm-up "
                    "(default %(default)s)")
-    g.add_argument("--mlm_weight", type=float, default=0.1, help="weight of the MLM loss (default %(default)s)")
-    g.add_argument("--teacher_ce_weight", type=float, default=0.5, help="weight of the distillation loss "
+    g.add_argument("--mlm_weight", type=float, default=error.mlm_weight,
+                   help="weight of the MLM loss (default %(default)s)")
+    g.add_argument("--teacher_ce_weight", type=float, default=error.teacher_ce_weight,
+                   help="weight of the distillation loss "
                    "(default %(default)s)")
-    g.add_argument("--temperature", type=float, default=2.0, help="distillation temperature (default %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="seed of initialisation, dropout and data order "
+    g.add_argument("--temperature", type=float, default=error.temperature,
+                   help="distillation temperature (default %(default)s)")
+    g.add_argument("--seed", type=int, default=error.seed, help="seed of initialisation, dropout and data order "
                    "(default %(default)s)")
-    g.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where candidates train "
+    g.add_argument("--device", choices=("cpu", "gpu"), default=error.device, help="where candidates train "
                    "(default %(default)s)")
-    g.add_argument("--keep_models", type=str2bool, default=False, help="keep every trained candidate's "
+    g.add_argument("--keep_models", type=str2bool, default=error.keep_models, help="keep every trained candidate's "
                    "model.params (default: only the scores)")
     g = p.add_argument_group("run")
     g.add_argument("--output_dir", default="runs/extraction", help="state, log, report (default %(default)s)")

@@ -19,7 +19,7 @@ from bort.cli.flags import ArgumentParser, chosen_preset
 def build_parser(preset=None):
     """The pretraining flags, with the defaults of `preset` (None: the library's defaults)."""
     from bort.presets import PRETRAIN_PRESETS, pretrain_preset
-    from bort.pretraining.trainer import PretrainConfig
+    from bort.pretraining.config import PretrainConfig
 
     d = PretrainConfig(train_files=[])
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

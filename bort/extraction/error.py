@@ -18,6 +18,7 @@ from typing import Optional
 
 from ..errors import ConfigError
 from ..io_utils import atomic_open
+from ..pretraining.config import PretrainConfig
 
 RESULT_FILE = "result.json"
 MODEL_FILE = "model.params"
@@ -29,16 +30,17 @@ class ErrorSettings:
     train_files: tuple
     eval_files: tuple
     steps: int = 100
-    batch_size: int = 8
-    batch_size_eval: int = 8
+    # The distillation of each candidate is a pretraining run: its defaults are pretraining's.
+    batch_size: int = PretrainConfig.batch_size
+    batch_size_eval: int = PretrainConfig.batch_size_eval
     max_eval_batches: Optional[int] = None
-    lr: float = 1e-4
-    warmup_ratio: float = 0.01
-    mlm_weight: float = 0.1
-    teacher_ce_weight: float = 0.5
-    temperature: float = 2.0
-    seed: int = 0
-    device: str = "cpu"
+    lr: float = PretrainConfig.lr
+    warmup_ratio: float = PretrainConfig.warmup_ratio
+    mlm_weight: float = PretrainConfig.mlm_weight
+    teacher_ce_weight: float = PretrainConfig.teacher_ce_weight
+    temperature: float = PretrainConfig.temperature
+    seed: int = PretrainConfig.seed
+    device: str = PretrainConfig.device
     keep_models: bool = False
 
     def validate(self):
@@ -149,7 +151,7 @@ class ErrorSurrogate:
         if found is not None:
             return found
         from ..checkpoint import get_bort_model
-        from ..pretraining.trainer import LOG_FILE, PretrainConfig, pretrain
+        from ..pretraining.trainer import LOG_FILE, pretrain
         from ..training.checkpoint import latest_checkpoint, load_checkpoint
 
         s, teacher = self.settings, self.teacher_spec.config
