@@ -228,9 +228,11 @@ def _pretrain(cfg, dist):
         student.cast("float16")
         if teacher is not None:
             teacher.cast("float16")
-    # Bort's CPU kernels (LayerNorm; the loss's per-position terms) where they can run (bort/kernels).
-    fused = [use_kernels(model, ctx, cfg.dtype)
-             for model in ((student, teacher.block) if teacher is not None else (student,))][0]
+    # Bort's CPU kernels (LayerNorm, attention, the loss's per-position terms) where they can run (bort/kernels);
+    # the loss takes the kernel path when the student's kernels loaded.
+    fused = use_kernels(student, ctx, cfg.dtype)
+    if teacher is not None:
+        use_kernels(teacher.block, ctx, cfg.dtype)
     params = trainable_parameters(student)
     set_gradient_mode(params, cfg.accumulate)
     trainer = make_trainer(student, cfg.optimizer, cfg.lr, cfg.epsilon, cfg.weight_decay,
